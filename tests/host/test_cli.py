@@ -128,10 +128,9 @@ def test_generate_lists_blocked_images_without_writing_them(run, policy_file, tm
 
 
 def test_unwritable_audit_log_stops_before_any_output(run, policy_file, tmp_path):
-    (tmp_path / "ro").mkdir()
-    (tmp_path / "ro" / "a.jsonl").mkdir()  # a directory where the log file should be
+    (tmp_path / "not-a-dir").write_text("")  # the log's folder is a file: nothing can be written there
     proc = run("generate", "a lighthouse", "--out", "out", "--policy", str(policy_file),
-               "--audit-log", str(tmp_path / "ro" / "a.jsonl"))
+               "--audit-log", str(tmp_path / "not-a-dir" / "a.jsonl"))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "a.jsonl" in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -140,7 +139,7 @@ def test_unwritable_audit_log_stops_before_any_output(run, policy_file, tmp_path
 def test_unknown_plugin_names_file_and_line(run, policy_file):
     proc = run("check", "x", "--policy", str(policy_file), env={"ELENS_BLOCK_PLUGINS": "testplugin"})
     assert proc.returncode == 2
-    assert f"{policy_file}:15: pipeline.text_checks[0].plugin: unknown text check 'words'" in proc.stderr
+    assert f"{policy_file}:12: pipeline.text_checks[0].plugin: unknown text check 'words'" in proc.stderr
 
 
 def test_missing_policy_file_is_exit_2(run):

@@ -1,0 +1,1 @@
+"""elens-diffusers: the generation backend ``diffusers``."""

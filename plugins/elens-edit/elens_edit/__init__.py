@@ -1,0 +1,1 @@
+"""elens-edit: the image editor ``region`` (blur, pixelate, black out; CLIPSeg masks)."""

@@ -1,0 +1,1 @@
+"""elens-nudenet: the NudeNet detector (shipped ONNX model) as the image check ``nudenet``."""

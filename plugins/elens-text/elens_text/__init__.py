@@ -1,0 +1,1 @@
+"""elens-text: model-based text checks that run offline on a CPU."""

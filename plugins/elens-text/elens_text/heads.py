@@ -1,0 +1,107 @@
+"""Per-category linear heads over MiniLM embeddings: training and loading.
+
+A head file (safetensors) holds, for K categories: ``weight`` (K x 384), ``bias`` (K),
+and Platt calibration ``scale`` and ``shift`` (K): score = sigmoid(scale·(w·e + b) + shift).
+Its metadata names the categories and the embedding model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elens import ElensError, InputError
+
+
+@dataclass
+class Head:
+    categories: list[str]
+    weight: Any
+    bias: Any
+    scale: Any
+    shift: Any
+
+    def predict(self, embeddings: Any) -> Any:
+        import numpy as np
+
+        logits = embeddings @ self.weight.T + self.bias
+        return 1.0 / (1.0 + np.exp(-(self.scale * logits + self.shift)))
+
+
+def load_head(path: str | Path) -> Head:
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ElensError(f"{path}: no such head file (train one with `elens train text-head`)")
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="np") as fh:
+        meta = fh.metadata() or {}
+    categories = json.loads(meta.get("categories", "[]"))
+    return Head(categories, tensors["weight"], tensors["bias"], tensors["scale"], tensors["shift"])
+
+
+def read_labeled_csv(path: str | Path) -> tuple[list[str], list[str]]:
+    """Rows of ``prompt,category``; a bad row is a one-line error naming file and line."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"prompt", "category"} <= set(reader.fieldnames):
+                raise InputError(f"{path}:1: header: the CSV needs the columns prompt and category")
+            prompts, labels = [], []
+            for row in reader:
+                line = reader.line_num
+                prompt, category = (row.get("prompt") or "").strip(), (row.get("category") or "").strip()
+                if not prompt:
+                    raise InputError(f"{path}:{line}: prompt: empty")
+                if not category:
+                    raise InputError(f"{path}:{line}: category: empty (use 'safe' for a safe prompt)")
+                prompts.append(prompt)
+                labels.append(category)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if not prompts:
+        raise InputError(f"{path}: no rows")
+    return prompts, labels
+
+
+def train_head(embeddings: Any, labels: list[str], categories: list[str]) -> Head:
+    """One-vs-rest logistic regression per category, Platt-calibrated on out-of-fold scores."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    weights, biases, scales, shifts = [], [], [], []
+    labels_arr = np.array(labels)
+    for cid in categories:
+        y = (labels_arr == cid).astype(int)
+        if y.sum() < 2 or (1 - y).sum() < 2:
+            raise InputError(f"category {cid!r}: needs at least 2 positive and 2 negative rows")
+        model = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced")
+        folds = int(min(5, y.sum(), (1 - y).sum()))
+        oof = cross_val_predict(model, embeddings, y, cv=folds, method="decision_function")
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(oof.reshape(-1, 1), y)
+        model.fit(embeddings, y)
+        weights.append(model.coef_[0])
+        biases.append(model.intercept_[0])
+        scales.append(platt.coef_[0][0])
+        shifts.append(platt.intercept_[0])
+    f32 = np.float32
+    return Head(categories, np.array(weights, f32), np.array(biases, f32), np.array(scales, f32), np.array(shifts, f32))
+
+
+def save_head(head: Head, path: str | Path, model_id: str) -> None:
+    from safetensors.numpy import save_file
+
+    save_file(
+        {"weight": head.weight, "bias": head.bias, "scale": head.scale, "shift": head.shift},
+        str(path),
+        metadata={"categories": json.dumps(head.categories), "embedding_model": model_id, "format": "elens-text-head-1"},
+    )
