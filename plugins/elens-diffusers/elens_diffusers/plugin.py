@@ -45,8 +45,11 @@ def _load(model: str, dtype_name: str, device: str, allow_download: bool) -> Any
         from diffusers import AutoPipelineForText2Image
         from diffusers.utils import logging as diffusers_logging
 
-        diffusers_logging.set_verbosity_error()
-        diffusers_logging.disable_progress_bar()
+        from transformers.utils import logging as hf_logging
+
+        for lib in (diffusers_logging, hf_logging):
+            lib.set_verbosity_error()
+            lib.disable_progress_bar()
         path = model
         if model == "tiny-random":
             from .tiny import tiny_pipeline_dir
@@ -57,8 +60,12 @@ def _load(model: str, dtype_name: str, device: str, allow_download: bool) -> Any
         else:
             dtype = getattr(torch, dtype_name)
         try:
+            import diffusers
+
+            # diffusers 0.40 renamed torch_dtype to dtype.
+            dtype_arg = "dtype" if tuple(int(p) for p in diffusers.__version__.split(".")[:2]) >= (0, 40) else "torch_dtype"
             pipe = AutoPipelineForText2Image.from_pretrained(
-                path, torch_dtype=dtype, local_files_only=not allow_download,
+                path, **{dtype_arg: dtype}, local_files_only=not allow_download,
                 safety_checker=None, requires_safety_checker=False,
             )
         except (OSError, ValueError, EnvironmentError) as exc:

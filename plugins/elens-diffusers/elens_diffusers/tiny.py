@@ -73,6 +73,9 @@ def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
         unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
     pipe.save_pretrained(directory)
     return directory
 

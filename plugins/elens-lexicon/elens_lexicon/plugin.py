@@ -45,7 +45,9 @@ class LexiconCheck:
 
     def __init__(self, options: dict, policy: Any):
         self.lexicon = _lexicon(options, policy)
-        self.score = float(options.get("score", 1.0))
+        # A term is strong evidence, not certainty: 0.9 stays under the default policy's
+        # block thresholds (0.95+), so a listed term revises rather than refuses.
+        self.score = float(options.get("score", 0.9))
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
         return [

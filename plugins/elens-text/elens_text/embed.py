@@ -25,6 +25,10 @@ class Embedder:
         with _lock:
             if self.path not in _models:
                 from transformers import AutoModel, AutoTokenizer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.set_verbosity_error()
+                hf_logging.disable_progress_bar()
 
                 tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
                 model = AutoModel.from_pretrained(self.path, local_files_only=True).eval()

@@ -1,0 +1,1 @@
+"""elens-bias: the prompt planner ``people`` and the face audit ``faces``."""
