@@ -190,7 +190,7 @@ class Registry:
         try:
             component = info.factory(dict(entry.get("options") or {}), policy)
         except OptionsError as exc:
-            field = tuple(part for part in exc.field.split(".") if part)
+            field = tuple(int(part) if part.isdigit() else part for part in exc.field.split(".") if part)
             raise policy.error(path + ("options", *field), exc.message) from exc
         except PolicyError:
             raise

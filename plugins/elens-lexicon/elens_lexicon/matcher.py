@@ -60,7 +60,9 @@ class Lexicon:
                 if m.end() == m.start():
                     continue
                 piece = folded[m.start():m.end()]
-                term = next((t for t, rx in self._terms[category] if rx.fullmatch(piece)), piece)
+                candidates = [t for t, rx in self._terms[category] if rx.fullmatch(piece)]
+                # "zombies" is its own term and also a plural of "zombie": the longest term wins.
+                term = max(candidates, key=len) if candidates else piece
                 matches.append(Match(category, term, offsets[m.start()], offsets[m.end() - 1] + 1))
         for category, regexes in self._patterns.items():
             for rx in regexes:

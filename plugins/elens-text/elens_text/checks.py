@@ -67,7 +67,8 @@ class SemanticCheck:
                 raise OptionsError("head", f"the head file scores categories the policy lacks: {', '.join(unknown)}")
             self.categories = list(self.head.categories)
             return
-        self.categories = _categories(options, policy)
+        judged = [c for c, cat in policy.categories.items() if "text" in (cat.get("thresholds") or {})]
+        self.categories = _categories(options, policy, default=judged)
         texts, owners = [], []
         for cid in self.categories:
             cat = policy.categories[cid]
