@@ -167,11 +167,13 @@ class Pipeline:
         blur: list[str] = []
         current = prompt
         status, reason = "pass", ""
+        rounds: list[tuple[str, tuple[Finding, ...]]] = []
         max_revisions = int(limits.get("max_revisions", 2))
         for round_ in range(max_revisions + 1):
             start = time.perf_counter()
             findings, failed_closed = self._text_checks(rec, current, failures)
             all_findings = findings
+            rounds.append((current, tuple(findings)))
             for f in findings:
                 if f.triggered and f.action == "blur" and f.category not in blur:
                     blur.append(f.category)
@@ -267,6 +269,7 @@ class Pipeline:
             reason=reason,
             blur_categories=tuple(blur),
             planned_bias=planned_bias,
+            rounds=tuple(rounds),
         )
 
     def _plan(self, rec: Recorder, prompt: str, n: int, seed: int, failures: list):

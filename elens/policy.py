@@ -1,24 +1,30 @@
 """Policies: load, resolve ``extends``, validate, and locate every field in its file.
 
-A policy is YAML validated against ``policy.schema.json`` (JSON Schema 2020-12),
-then checked for what a schema cannot say (ids unique, weights over known values,
-an action with no threshold...). Every error is one line: ``FILE:LINE: FIELD: MESSAGE``.
+A policy is YAML validated against ``policy.schema.json`` (JSON Schema 2020-12), then
+checked for what a schema cannot say (an action with no threshold, weights over
+unknown values, a regular expression that does not compile...). Every error is one
+line, ``FILE:LINE: FIELD: MESSAGE``, naming the file that holds the defect even when
+it sits deep in an ``extends`` chain.
 
-``extends`` merge rules (also in docs/policy.md):
+``extends`` merge rules (the reference is docs/policy.md):
 
 - mappings merge key by key, recursively; the extending policy wins;
-- ``categories`` and ``bias.attributes`` merge by ``id``: an entry with a known id
-  updates that entry's fields, a new id is appended, ``{id: x, remove: true}`` drops one;
+- ``categories`` and ``bias.attributes`` merge by ``id``: an entry with an inherited
+  id updates that entry's fields (recursively), a new id is appended, and
+  ``{id: x, remove: true}`` drops the inherited entry;
 - every other list (terms, values, text_checks...) is replaced as a whole;
 - a relative ``extends`` resolves against the extending file's folder and may not
-  leave it; ``builtin:NAME`` names a policy shipped with elens. Cycles are errors.
+  leave it; ``builtin:NAME`` names a policy shipped in ``elens/policies/``;
+  a cycle (a policy reaching itself again) is an error.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,30 +36,46 @@ import jsonschema
 from ._yaml import LDict, LList, field_name, parse
 from .errors import PolicyError
 
-BUILTIN_DIR = Path(__file__).parent / "policies"
-BY_ID = {("categories",), ("bias", "attributes")}
-STAGES = ("text", "revise", "plan", "generate", "image", "edit")
+__all__ = ["Policy", "load_policy", "schema", "builtin_policies", "BUILTIN_DIR", "DEFAULTS"]
 
+#: Policies shipped with elens, reachable as ``builtin:NAME``.
+BUILTIN_DIR = Path(__file__).parent / "policies"
+#: Lists that merge by ``id`` under ``extends``; every other list is replaced.
+BY_ID = (("categories",), ("bias", "attributes"))
+STAGES = ("text", "revise", "plan", "generate", "image", "edit")
+#: The longest ``extends`` chain followed.
+MAX_CHAIN = 32
+
+#: What a resolved policy holds when neither it nor its parents say otherwise.
 DEFAULTS: dict[str, Any] = {
+    "categories": [],
+    "bias": {"on_mismatch": "record", "min_confidence": 0.6, "attributes": [], "exempt": {"public_figures": []}},
+    "pipeline": {"text_checks": [], "image_checks": []},
     "failure_mode": {stage: "block" for stage in STAGES},
     "limits": {"max_prompt_chars": 2000, "max_images": 16, "max_revisions": 2, "max_regenerations": 1,
                "max_image_pixels": 50_000_000},
     "audit": {"path": "elens-audit.jsonl", "redact_prompt": "none", "image_retention": "hash", "sinks": []},
-    "bias": {"on_mismatch": "record", "min_confidence": 0.6, "attributes": [], "exempt": {"public_figures": []}},
-    "pipeline": {"text_checks": [], "image_checks": []},
-    "categories": [],
 }
 
 
 @lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    return json.loads((Path(__file__).parent / "policy.schema.json").read_text(encoding="utf-8"))
+
+
 def schema() -> dict[str, Any]:
-    """The policy's JSON Schema (draft 2020-12)."""
-    return json.loads((Path(__file__).parent / "policy.schema.json").read_text())
+    """The policy's JSON Schema (draft 2020-12), as a fresh dict."""
+    return copy.deepcopy(_schema())
 
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema())
+    return jsonschema.Draft202012Validator(_schema())
+
+
+def builtin_policies() -> list[str]:
+    """Names usable as ``builtin:NAME``."""
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
 def _plain(value: Any) -> Any:
@@ -66,7 +88,12 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Policy:
-    """A resolved, validated policy. ``data`` is plain JSON-like data with defaults filled."""
+    """A resolved, validated policy.
+
+    ``data`` is plain JSON-like data: every ``extends`` merged, defaults filled. Treat
+    it as read-only; ``sha256`` is the hash of its canonical JSON and is what the audit
+    log records.
+    """
 
     data: Mapping[str, Any]
     source: str
@@ -76,26 +103,27 @@ class Policy:
     # -- construction -------------------------------------------------------------
     @classmethod
     def from_text(cls, text: str, source: str = "<inline>") -> "Policy":
-        tree = _resolve_text(text, source, Path(source).parent if source != "<inline>" else Path.cwd(), ())
-        return cls._finish(tree, source)
+        """A policy from YAML text; a relative ``extends`` resolves against ``source``'s folder."""
+        base = _base_dir(source)
+        chain = (str(Path(source).resolve()),) if source != "<inline>" else ()
+        return cls._finish(_resolve(parse(text, source), source, base, chain), source)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<inline>") -> "Policy":
-        tree = _to_tree(copy.deepcopy(dict(data)), source)
-        base = Path(source).parent if source != "<inline>" else Path.cwd()
-        _validate_file(tree, source)
-        if "extends" in tree:
-            tree = _apply_extends(tree, source, base, (source,))
-        return cls._finish(tree, source)
+        """A policy from already-parsed data (errors name ``source`` but no line)."""
+        if not isinstance(data, Mapping):
+            raise PolicyError(source, None, "", "a policy must be a mapping at the top level")
+        tree = _to_tree(copy.deepcopy(dict(data)), str(source))
+        chain = (str(Path(source).resolve()),) if source != "<inline>" else ()
+        return cls._finish(_resolve(tree, source, _base_dir(source), chain), source)
 
     @classmethod
     def _finish(cls, tree: Any, source: str) -> "Policy":
         _check_resolved(tree, source)
         _fill_defaults(tree)
         data = _plain(tree)
-        data.pop("extends", None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return cls(data, str(source), hashlib.sha256(canonical.encode()).hexdigest(), tree)
+        return cls(data, str(source), hashlib.sha256(canonical.encode("utf-8")).hexdigest(), tree)
 
     # -- reading ------------------------------------------------------------------
     @property
@@ -108,7 +136,8 @@ class Policy:
 
     @property
     def categories(self) -> dict[str, dict[str, Any]]:
-        return {c["id"]: c for c in self.data.get("categories", [])}
+        """Category id -> category, in policy order."""
+        return {c["id"]: c for c in self.data["categories"]}
 
     @property
     def bias(self) -> dict[str, Any]:
@@ -127,6 +156,7 @@ class Policy:
         return self.data["audit"]
 
     def failure_mode(self, stage: str) -> str:
+        """``block`` (fail closed) or ``allow`` (fail open) for a failing plugin at ``stage``."""
         return self.data["failure_mode"].get(stage, "block")
 
     def locate(self, path: Iterable[Any]) -> tuple[str, int | None]:
@@ -134,30 +164,40 @@ class Policy:
         return _locate(self._tree, tuple(path), self.source)
 
     def error(self, path: Iterable[Any], message: str) -> PolicyError:
+        """A :class:`PolicyError` located at the field ``path`` (e.g. ``("pipeline", "backend")``)."""
         path = tuple(path)
         file, line = self.locate(path)
         return PolicyError(file, line, field_name(path), message)
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | os.PathLike) -> Policy:
     """Load a policy file (or ``builtin:NAME``), resolve ``extends``, validate it."""
-    file = _builtin_path(str(path)) if str(path).startswith("builtin:") else Path(path)
-    tree = _load_file(file, ())
-    return Policy._finish(tree, str(path) if str(path).startswith("builtin:") else str(file))
+    ref = os.fspath(path)
+    if ref.startswith("builtin:"):
+        file = _builtin_path(ref, ref, None)
+    else:
+        file = Path(ref)
+    return Policy._finish(_load_file(file, ()), ref)
 
 
 # -- loading ------------------------------------------------------------------------
-def _builtin_path(ref: str) -> Path:
+def _base_dir(source: str) -> Path:
+    return Path(source).parent if source != "<inline>" else Path.cwd()
+
+
+def _builtin_path(ref: str, file: str, line: int | None) -> Path:
     name = ref.split(":", 1)[1]
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name) or not (BUILTIN_DIR / f"{name}.yaml").is_file():
-        known = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml")))
-        raise PolicyError(ref, None, "extends", f"no built-in policy {name!r} (built-in: {known})")
+        known = ", ".join(f"builtin:{n}" for n in builtin_policies())
+        raise PolicyError(file, line, "extends", f"no built-in policy {ref!r} (there are: {known})")
     return BUILTIN_DIR / f"{name}.yaml"
 
 
 def _load_file(file: Path, chain: tuple[str, ...]) -> Any:
     display = str(file)
     try:
+        if file.stat().st_size > 2 * 1024 * 1024:
+            raise PolicyError(display, None, "", "the file is larger than 2 MB")
         raw = file.read_bytes()
     except FileNotFoundError:
         raise PolicyError(display, None, "", "no such policy file") from None
@@ -168,11 +208,10 @@ def _load_file(file: Path, chain: tuple[str, ...]) -> Any:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise PolicyError(display, line, "", "not UTF-8 text") from None
-    return _resolve_text(text, display, file.parent, chain + (str(file.resolve()),))
+    return _resolve(parse(text, display), display, file.parent, chain + (str(file.resolve()),))
 
 
-def _resolve_text(text: str, source: str, base: Path, chain: tuple[str, ...]) -> Any:
-    tree = parse(text, source)
+def _resolve(tree: Any, source: str, base: Path, chain: tuple[str, ...]) -> Any:
     if tree is None:
         raise PolicyError(source, None, "", "the policy is empty")
     _validate_file(tree, source)
@@ -183,24 +222,24 @@ def _resolve_text(text: str, source: str, base: Path, chain: tuple[str, ...]) ->
 
 def _apply_extends(tree: LDict, source: str, base: Path, chain: tuple[str, ...]) -> Any:
     ref = tree["extends"]
-    file_line = tree.lines.get("extends", (source, None))
+    file, line = tree.lines.get("extends") or (source, None)
     if ref.startswith("builtin:"):
-        try:
-            parent_file = _builtin_path(ref)
-        except PolicyError as exc:
-            raise PolicyError(file_line[0], file_line[1], "extends", exc.message) from None
+        parent_file = _builtin_path(ref, file, line)
     else:
-        parent_file = (base / ref).resolve()
-        root = base.resolve()
-        if root != parent_file.parent and root not in parent_file.parents:
-            raise PolicyError(file_line[0], file_line[1], "extends",
-                              f"{ref!r} points outside the policy's folder ({root})")
+        # Lexical containment: ``..`` and absolute paths may not leave the folder.
+        root = Path(os.path.normpath(base.absolute()))
+        parent_file = Path(os.path.normpath(root / ref))
+        if root not in parent_file.parents:
+            raise PolicyError(file, line, "extends", f"{ref!r} points outside this policy's folder ({root})")
+        if not parent_file.is_file():
+            raise PolicyError(file, line, "extends", f"no such policy file {ref!r} (looked for {parent_file})")
     key = str(parent_file.resolve())
-    if key in chain or (source != "<inline>" and key == str(Path(source).resolve())):
-        raise PolicyError(file_line[0], file_line[1], "extends", f"cycle: {ref!r} extends back to itself")
-    if not parent_file.is_file():
-        raise PolicyError(file_line[0], file_line[1], "extends", f"no such policy file {ref!r}")
-    parent = _load_file(parent_file, chain + (key,))
+    if key in chain:
+        what = "the policy extends itself" if key == chain[-1] else f"{ref!r} extends back to a policy in the chain"
+        raise PolicyError(file, line, "extends", f"cycle: {what}")
+    if len(chain) >= MAX_CHAIN:
+        raise PolicyError(file, line, "extends", f"the extends chain is longer than {MAX_CHAIN} policies")
+    parent = _load_file(parent_file, chain)
     merged = _merge(parent, tree, ())
     merged.pop("extends", None)
     merged.lines.pop("extends", None)
@@ -216,26 +255,27 @@ def _merge(parent: Any, child: Any, path: tuple) -> Any:
             if key == "extends":
                 continue
             out[key] = _merge(parent[key], value, path + (key,)) if key in parent else value
-            out.lines[key] = child.lines.get(key) if isinstance(child, LDict) else None
+            out.lines[key] = getattr(child, "lines", {}).get(key)
         return out
     if path in BY_ID and isinstance(parent, list) and isinstance(child, list):
         items = list(parent)
         lines = list(getattr(parent, "lines", [None] * len(parent)))
+        child_lines = getattr(child, "lines", [None] * len(child))
         for i, entry in enumerate(child):
-            where = child.lines[i] if isinstance(child, LList) else None
             index = next((k for k, p in enumerate(items) if p.get("id") == entry.get("id")), None)
             if entry.get("remove"):
                 if index is None:
-                    raise PolicyError(where[0] if where else "<inline>", where[1] if where else None,
-                                      field_name(path + (i, "id")), f"cannot remove {entry.get('id')!r}: not inherited")
+                    where = child_lines[i] or (None, None)
+                    raise PolicyError(where[0] or "<inline>", where[1], field_name(path + (i, "id")),
+                                      f"cannot remove {entry.get('id')!r}: no inherited entry has that id")
                 del items[index]
                 del lines[index]
             elif index is None:
                 items.append(entry)
-                lines.append(where)
+                lines.append(child_lines[i])
             else:
                 items[index] = _merge(items[index], entry, path + (index,))
-                lines[index] = where
+                lines[index] = child_lines[i]
         out_list = LList(items)
         out_list.lines = lines
         out_list.where = getattr(child, "where", None)
@@ -244,35 +284,40 @@ def _merge(parent: Any, child: Any, path: tuple) -> Any:
 
 
 def _to_tree(value: Any, source: str) -> Any:
+    # Data from Python has no lines, but it has a source: a field set here is located
+    # as (source, None), never at the line of an inherited field it overrides.
+    here = (source, None)
     if isinstance(value, dict):
         out = LDict({k: _to_tree(v, source) for k, v in value.items()})
-        return out
-    if isinstance(value, list):
-        return LList([_to_tree(v, source) for v in value])
-    return value
+        out.lines = {k: here for k in out}
+    elif isinstance(value, (list, tuple)):
+        out = LList([_to_tree(v, source) for v in value])
+        out.lines = [here] * len(out)
+    else:
+        return value
+    out.where = here
+    return out
 
 
 # -- locating -----------------------------------------------------------------------
 def _locate(tree: Any, path: tuple, default_file: str) -> tuple[str, int | None]:
-    best: tuple[str, int | None] = (getattr(tree, "where", None) or (default_file, None))
+    best: tuple[str, int | None] = getattr(tree, "where", None) or (default_file, None)
     node = tree
     for part in path:
         where = None
-        if isinstance(node, LDict) and part in node:
-            where = node.lines.get(part)
+        if isinstance(node, dict) and part in node:
+            where = getattr(node, "lines", {}).get(part)
             node = node[part]
-        elif isinstance(node, LList) and isinstance(part, int) and 0 <= part < len(node):
-            where = node.lines[part] if part < len(node.lines) else None
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            lines = getattr(node, "lines", [])
+            where = lines[part] if part < len(lines) else None
             node = node[part]
-        elif isinstance(node, (dict, list)):
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                break
         else:
             break
         if where and where[1]:
             best = where
+        elif where and where[0]:
+            best = (where[0], None)
     return best
 
 
@@ -283,21 +328,27 @@ def _error(tree: Any, source: str, path: tuple, message: str) -> PolicyError:
 
 # -- validation ---------------------------------------------------------------------
 def _validate_file(tree: Any, source: str) -> None:
-    """Schema and per-file checks, so errors point at the file that has them."""
+    """Schema and per-file checks, so that errors point at the file that has them."""
     if not isinstance(tree, dict):
-        raise PolicyError(source, 1, "", "a policy must be a mapping at the top level")
-    errors = sorted(_validator().iter_errors(_plain(tree)), key=lambda e: list(map(str, e.absolute_path)))
+        raise PolicyError(source, getattr(tree, "where", (None, 1))[1] or 1, "",
+                          "a policy must be a mapping at the top level")
+    errors = list(_validator().iter_errors(_plain(tree)))
     if errors:
-        error = _pick(errors)
+        # The first defect in the file, and at one place the most precise one.
+        def order(e: Any) -> tuple:
+            line = _locate(tree, tuple(e.absolute_path), source)[1] or 0
+            return (line, -len(e.absolute_path))
+
+        error = min(errors, key=order)
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties":
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            allowed = list(error.schema.get("properties", {}))
+            extra = [k for k in error.instance if k not in allowed]
             if extra:
-                path = path + (extra[0],)
-                raise _error(tree, source, path, "unknown key")
+                raise _error(tree, source, path + (extra[0],), _unknown_key(extra[0], allowed))
         raise _error(tree, source, path, _message(error))
     for list_path in BY_ID:
-        items = tree
+        items: Any = tree
         for part in list_path:
             items = items.get(part) if isinstance(items, dict) else None
         seen: dict[str, int] = {}
@@ -306,52 +357,88 @@ def _validate_file(tree: Any, source: str) -> None:
                 raise _error(tree, source, list_path + (i, "id"),
                              f"duplicate id {entry['id']!r} (first at {field_name(list_path + (seen[entry['id']],))})")
             seen[entry["id"]] = i
+            if "remove" in entry:
+                if "extends" not in tree:
+                    raise _error(tree, source, list_path + (i, "remove"),
+                                 "remove only applies in a policy that extends another")
+                others = [k for k in entry if k not in ("id", "remove")]
+                if others:
+                    raise _error(tree, source, list_path + (i, others[0]),
+                                 "an entry with remove: true may only have an id")
 
 
-def _pick(errors: list) -> Any:
-    # The deepest error names the most precise field; ties go to the first in document order.
-    return max(errors, key=lambda e: len(e.absolute_path)) if errors else None
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"unknown key {key!r} (did you mean {close[0]!r}?)"
+    return f"unknown key {key!r} (known: {', '.join(allowed)})"
 
 
 def _message(error: Any) -> str:
+    path = tuple(error.absolute_path)
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
-    if error.validator == "oneOf" and error.absolute_path and error.absolute_path[-1] == "target":
+    if error.validator == "const" and path == ("elens",):
+        return f"the policy format version must be 1, not {error.instance!r}"
+    if error.validator == "const" and path and path[-1] == "remove":
+        return "write remove: true, or leave it out"
+    if error.validator == "required" and path == ():
+        return "'elens: 1' (the policy format version) is required at the top"
+    if error.validator == "oneOf" and path and path[-1] == "target":
         return "must be 'uniform' or a mapping of value to a positive weight"
-    return error.message
+    if error.validator == "type" and error.validator_value == "string" and isinstance(error.instance, (int, float, bool)):
+        return f"must be text, not {type(error.instance).__name__} {error.instance!r}; quote it"
+    if error.validator == "pattern" and path and path[-1] == "id":
+        return f"{error.instance!r} is not a valid id (lowercase letters, digits and _, starting with a letter)"
+    if error.validator == "pattern":
+        return f"{error.instance!r} must not be blank" if not str(error.instance).strip() else error.message
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum") and isinstance(error.instance, (int, float)):
+        if any(p in ("thresholds", "block_threshold", "min_confidence") for p in path):
+            return f"{error.instance!r} is not a score between 0 and 1"
+    return " ".join(error.message.split())
 
 
 def _check_resolved(tree: Any, source: str) -> None:
-    """What the schema cannot say, on the merged policy."""
+    """What the schema cannot say, on the merged policy; each error located."""
     meta = tree.get("metadata") or {}
     for key in ("name", "version"):
         if not meta.get(key):
             raise _error(tree, source, ("metadata",) if "metadata" in tree else (),
                          f"metadata.{key} is required (in this policy or one it extends)")
+    seen: set[str] = set()
     for i, cat in enumerate(tree.get("categories") or []):
-        if cat.get("remove"):
-            raise _error(tree, source, ("categories", i, "remove"), "remove only applies to an inherited category")
+        path = ("categories", i)
+        if cat["id"] in seen:
+            raise _error(tree, source, path + ("id",), f"duplicate id {cat['id']!r}")
+        seen.add(cat["id"])
         thresholds = cat.get("thresholds") or {}
-        for stage, action in (cat.get("actions") or {}).items():
+        for stage in cat.get("actions") or {}:
             if stage not in thresholds:
-                raise _error(tree, source, ("categories", i, "actions", stage),
-                             f"an {stage} action needs thresholds.{stage}")
+                raise _error(tree, source, path + ("actions", stage),
+                             f"an {stage} action needs thresholds.{stage} (a stage without a threshold is not judged)")
         for stage, value in (cat.get("block_threshold") or {}).items():
-            if stage in thresholds and value < thresholds[stage]:
-                raise _error(tree, source, ("categories", i, "block_threshold", stage),
+            if stage not in thresholds:
+                raise _error(tree, source, path + ("block_threshold", stage), f"needs thresholds.{stage} as well")
+            if value < thresholds[stage]:
+                raise _error(tree, source, path + ("block_threshold", stage),
                              f"{value} is below thresholds.{stage} ({thresholds[stage]})")
         for j, pattern in enumerate(cat.get("patterns") or []):
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise _error(tree, source, ("categories", i, "patterns", j), f"not a valid regular expression: {exc}")
+                compiled = re.compile(pattern, re.IGNORECASE)
+            except (re.error, RecursionError, OverflowError) as exc:
+                raise _error(tree, source, path + ("patterns", j),
+                             f"not a valid regular expression: {exc}") from None
+            if compiled.search(""):
+                raise _error(tree, source, path + ("patterns", j), "the pattern matches empty text (it would match every prompt)")
         for key in cat.get("replacements") or {}:
-            if not str(key).strip():
-                raise _error(tree, source, ("categories", i, "replacements"), "a replacement needs a non-empty term")
+            if not key.strip():
+                raise _error(tree, source, path + ("replacements", key), "a replacement needs a non-blank term")
+    attr_seen: set[str] = set()
     for i, attr in enumerate((tree.get("bias") or {}).get("attributes") or []):
         path = ("bias", "attributes", i)
-        if attr.get("remove"):
-            raise _error(tree, source, path + ("remove",), "remove only applies to an inherited attribute")
+        if attr["id"] in attr_seen:
+            raise _error(tree, source, path + ("id",), f"duplicate id {attr['id']!r}")
+        attr_seen.add(attr["id"])
         values = attr.get("values")
         if not values:
             raise _error(tree, source, path, f"attribute {attr['id']!r} needs values")
@@ -359,7 +446,8 @@ def _check_resolved(tree: Any, source: str) -> None:
         if isinstance(target, dict):
             for value in target:
                 if value not in values:
-                    raise _error(tree, source, path + ("target", value), f"{value!r} is not one of the values")
+                    raise _error(tree, source, path + ("target", value),
+                                 f"{value!r} is not one of the values of {attr['id']!r}")
         for j, constraint in enumerate(attr.get("constraints") or []):
             for k, value in enumerate(constraint["values"]):
                 if value not in values:
@@ -375,7 +463,12 @@ def _fill_defaults(tree: Any) -> None:
             for sub, value in default.items():
                 tree[key].setdefault(sub, copy.deepcopy(value))
     for cat in tree["categories"]:
-        cat.pop("remove", None)
+        # A stage with a threshold and no action warns (the judge's default, made visible).
+        thresholds = cat.get("thresholds") or {}
+        if thresholds:
+            actions = cat.setdefault("actions", LDict())
+            for stage in thresholds:
+                actions.setdefault(stage, "warn")
     for attr in tree["bias"]["attributes"]:
         attr.setdefault("target", "uniform")
         attr.setdefault("constraints", [])

@@ -59,6 +59,8 @@ class PromptResult:
     reason: str = ""
     blur_categories: tuple[str, ...] = ()
     planned_bias: Mapping[str, Any] = field(default_factory=dict)
+    #: every text-check round: (the prompt checked, its findings)
+    rounds: tuple[tuple[str, tuple[Finding, ...]], ...] = ()
 
     @property
     def refused(self) -> bool:
@@ -70,8 +72,16 @@ class PromptResult:
 
     def explain(self) -> str:
         lines = [f"request {self.request_id}: {self.status.upper()}" + (f" ({self.reason})" if self.reason else "")]
+        shown = set()
+        for i, (checked, findings) in enumerate(self.rounds):
+            if len(self.rounds) > 1:
+                lines.append(f"  round {i}: {checked}")
+            for f in findings:
+                lines.append("  " + _finding_line(f))
+                shown.add(id(f))
         for f in self.findings:
-            lines.append("  " + _finding_line(f))
+            if id(f) not in shown:
+                lines.append("  " + _finding_line(f))
         for fail in self.failures:
             lines.append(f"  plugin error in {fail.stage}: {fail.plugin}: {fail.error} -> fail {fail.failure_mode}")
         for rev in self.revisions:
@@ -100,6 +110,7 @@ class PromptResult:
             "final_prompt": self.final_prompt,
             "negative_prompt": self.negative_prompt,
             "findings": [f.as_dict() for f in self.findings],
+            "rounds": [{"prompt": p, "findings": [f.as_dict() for f in fs]} for p, fs in self.rounds],
             "revisions": [
                 {"prompt": r.prompt, "reason": r.reason, "changes": [list(c) for c in r.changes]}
                 for r in self.revisions

@@ -34,3 +34,17 @@ def _one_torch_thread():
     except ImportError:
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_path(tmp_path_factory):
+    """A tiny random Stable Diffusion pipeline saved with save_pretrained (built once)."""
+    from elens_diffusers.tiny import build_tiny_pipeline
+
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    # The tiny-random backend caches its pipeline; keep the tests' copy out of the user's cache.
+    os.environ["ELENS_CACHE"] = str(tmp_path_factory.mktemp("elens-cache"))

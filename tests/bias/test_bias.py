@@ -7,7 +7,8 @@ import collections
 import pytest
 from PIL import Image
 
-from elens.bias import apportion, gender_imbalance, imbalance, imbalance_for
+from elens import Measurement, OptionsError, Signal
+from elens.bias import apportion, gender_imbalance, imbalance, imbalance_for, report
 from elens_bias.faces import FaceCheck, age_stage
 from elens_bias.people import lexicon
 from elens_bias.planner import PeoplePlanner
@@ -32,6 +33,7 @@ def test_each_role_is_open_in_a_photo_of_a_role(planner, role):
     cluster = plan.clusters[0]
     assert cluster["type"] == 1 and set(cluster["open"]) == {"gender", "race", "age"}
     assert plan.prompts[0].prompt != f"a photo of a {role}"
+    assert "infancy" not in cluster["values"]["age"]  # roles are for adults (students: children too)
 
 
 def test_explicit_attributes_are_kept(planner):
@@ -65,8 +67,17 @@ def test_plans_match_largest_remainder_apportionment(planner, default_policy, n)
         allowed = attr["values"]
         if attr["id"] == "age":
             allowed = ["young adulthood", "middle age", "old age"]  # doctors are adults (role constraint)
-        expected = apportion(n, {v: 1.0 for v in allowed})
-        assert {v: counts.get(v, 0) for v in allowed} == expected
+        got = {v: counts.get(v, 0) for v in allowed}
+        assert set(counts) <= set(allowed) and sum(got.values()) == n
+        # Uniform targets tie on every remainder; the tie order is drawn from the seed.
+        assert sorted(got.values()) == sorted(apportion(n, {v: 1.0 for v in allowed}).values())
+        assert got == apportion(n, {v: 1.0 for v in allowed}, order=sorted(allowed, key=lambda v: -got[v]))
+
+
+def test_single_images_do_not_always_get_the_first_value(planner):
+    firsts = collections.Counter(planner.plan("a photo of a doctor", 1, seed).prompts[0].assigned["p0"]["gender"]
+                                 for seed in range(40))
+    assert set(firsts) == {"male", "female"}
 
 
 def test_same_seed_same_plan_other_seed_other_order(planner):
@@ -104,7 +115,8 @@ def test_several_clusters_and_groups(planner):
     assert types == [1, 2, 1]
     assert plan.clusters[1]["count"] == 5
     prompt = plan.prompts[0].prompt
-    assert "the teachers 50% male and 50% female" in prompt
+    assert prompt.endswith("; the teachers are 50% male and 50% female, a mix of White, Black, Latino-Hispanic, "
+                           "Asian and Middle Eastern people, with ages from young adulthood to old age")
     assert set(plan.prompts[0].assigned) == {"p0", "p2"}
     team = planner.plan("a team of engineers", 1, 0)
     assert team.clusters[0]["type"] == 2 and "a mix of White, Black" in team.prompts[0].prompt
@@ -140,13 +152,111 @@ def test_face_audit_on_a_real_photo(faces, astronaut):
     assert "race" not in measured
     box = measured["gender"].region
     assert 150 < box.x0 < 200 and 60 < box.y0 < 110 and 240 < box.x1 < 300
-    assert any(getattr(i, "category", None) == "public_figure" for i in items)
+    faces_found = [i for i in items if isinstance(i, Signal)]
+    assert len(faces_found) == 1 and faces_found[0].category == "public_figure" and faces_found[0].region == box
+    assert 0.5 < faces_found[0].score <= 1.0
 
 
 def test_face_audit_without_a_face(faces):
-    assert faces.check([Image.new("RGB", (256, 256), (90, 140, 200))], [None]) == [[]]
+    from skimage import data
+
+    flat = Image.new("RGB", (256, 256), (90, 140, 200))
+    coffee = Image.fromarray(data.coffee())
+    assert faces.check([flat, coffee], [None, None]) == [[], []]
+
+
+def test_face_audit_options(default_policy, astronaut):
+    quiet = FaceCheck({"face_category": None}, default_policy)
+    items = quiet.check([astronaut], [None])[0]
+    assert items and all(isinstance(i, Measurement) for i in items)
+    assert FaceCheck({"min_face_size": 200}, default_policy).check([astronaut], [None]) == [[]]
+    with pytest.raises(OptionsError, match="face_category"):
+        FaceCheck({"face_category": "no_such_category"}, default_policy)
 
 
 def test_age_stages():
     assert [age_stage(a) for a in (1, 8, 15, 30, 50, 80)] == [
         "infancy", "childhood", "adolescence", "young adulthood", "middle age", "old age"]
+
+
+def test_report_per_attribute(default_policy):
+    attributes = default_policy.bias["attributes"]
+    rows = [{"gender": "male", "age": "old age"}, {"gender": "female", "age": "old age"}]
+    out = report(rows, attributes)
+    assert out["gender"] == 0.0 and out["race"] == "not measured" and out["age"] == 1.0
+    detail = report(rows, attributes, detail=True)
+    assert detail["gender"]["counts"] == {"male": 1, "female": 1} and detail["gender"]["n"] == 2
+    assert report([], attributes) == {}
+
+
+def test_imbalance_with_weights():
+    target = {"a": 0.5, "b": 0.25, "c": 0.25}
+    assert imbalance(["a", "a", "b", "c"], target) == 0.0
+    assert imbalance(["b"] * 4, target) == pytest.approx(1.0)  # the rarest value alone is the worst case
+    assert imbalance(["a"] * 4, target) == pytest.approx(1.0 / 1.5)
+
+
+def test_apportion_ties_and_weights():
+    assert apportion(1, {"a": 1, "b": 1}, order=["b", "a"]) == {"a": 0, "b": 1}
+    assert apportion(10, {"a": 0.1, "b": 0.2, "c": 0.7}) == {"a": 1, "b": 2, "c": 7}
+    assert apportion(7, {"a": 1, "b": 3}) == {"a": 2, "b": 5}  # quotas 1.75 / 5.25
+    assert apportion(0, {"a": 1}) == {"a": 0}
+    with pytest.raises(ValueError):
+        apportion(3, {"a": 0})
+
+
+def test_generic_nouns_become_natural_phrases(planner):
+    prompts = [p.prompt for p in planner.plan("a photo of a person", 60, 0).prompts]
+    assert any(p.startswith("a photo of an elderly ") and p.endswith(" woman") for p in prompts)
+    assert any(p.endswith(" baby boy") or p.endswith(" baby girl") for p in prompts)
+    assert not any(p.endswith(" person") and " male " in p for p in prompts)
+    walking = planner.plan("a person walking her dog", 6, 0)
+    assert all("gender" not in p.assigned["p0"] for p in walking.prompts)  # "her" fixed it
+    assert all(" girl walking" in p.prompt or " woman walking" in p.prompt for p in walking.prompts)
+
+
+def test_age_words_and_ethnicity_are_kept(planner):
+    plan = planner.plan("portrait of an old man", 3, 0)
+    assert plan.clusters[0]["fixed"] == {"gender": "male", "age": "old age"}
+    assert all(p.prompt.startswith("portrait of an old ") and p.prompt.endswith(" man") for p in plan.prompts)
+    assert planner.plan("a teenage boy", 1, 0).clusters[0]["fixed"]["age"] == "adolescence"
+    daughters = {p.prompt for p in planner.plan("a mother and her daughter", 12, 0).prompts}
+    assert any(" her little " in p for p in daughters)
+    irish = planner.plan("an Irish teacher", 2, 0)
+    assert irish.clusters[0]["open"] == ["gender", "age"] and "Irish" in irish.prompts[0].prompt
+
+
+def test_role_constraints_and_phrases_from_yaml(elens_policy):
+    policy = elens_policy("""
+        categories: []
+        bias:
+          attributes:
+            - id: race
+              values: [White, Black, Latino-Hispanic]
+            - id: age
+              values: [childhood, young adulthood, old age]
+              constraints:
+                - {roles: [actor], values: [childhood]}
+    """)
+    planner = PeoplePlanner({"phrases": {"Latino-Hispanic": "Latino"}}, policy)
+    plan = planner.plan("an actress on stage", 3, 0)
+    assert [p.assigned["p0"]["age"] for p in plan.prompts] == ["childhood"] * 3  # role of "actress" is actor
+    assert {p.prompt.split(" ")[1] for p in plan.prompts} == {"White", "Black", "Latino"}
+    assert all(" child actress on stage" in p.prompt for p in plan.prompts)
+    assert not plan.signals  # no public_figure category in this policy
+    with pytest.raises(OptionsError, match="ner"):
+        PeoplePlanner({"ner": "no_such_spacy_model"}, policy)
+    assert PeoplePlanner({"ner": "off"}, policy).ner is None
+
+
+def test_lens_check_shows_the_plan(elens_lens):
+    lens = elens_lens("""
+        categories: [{id: public_figure, thresholds: {text: 0.5}, actions: {text: blur}}]
+        bias:
+          attributes: [{id: gender, values: [male, female]}]
+        pipeline:
+          planner: {plugin: people}
+    """)
+    result = lens.check_prompt("a photo of a doctor", n=4, seed=1)
+    genders = collections.Counter(p.assigned["p0"]["gender"] for p in result.plan)
+    assert genders == {"male": 2, "female": 2}

@@ -1,93 +1,215 @@
-"""The lexicon check and the replace reviser, on the default policy's real terms."""
+"""The lexicon check and the replace reviser (elens-lexicon), through their factories and Lens."""
 
 from __future__ import annotations
 
 import pytest
 
-from elens.errors import PolicyError
+from elens import Finding, Lens
+from elens.errors import OptionsError, PolicyError
 from elens.policy import Policy
+from elens_lexicon.normalize import readable, skeleton
 from elens_lexicon.plugin import LexiconCheck, ReplaceReviser
+
+POLICY = """
+elens: 1
+metadata: {name: lexicon-test, version: "1"}
+categories:
+  - id: sexual
+    thresholds: {text: 0.5}
+    actions: {text: revise}
+    terms: [nude, naked woman, porn, boobs]
+    patterns: ['\\bs[e3]xy\\b']
+    replacements: {nude: clothed, naked woman: woman in a dress, sexy: elegant}
+    negative_prompt: [nudity, nsfw]
+  - id: shocking
+    thresholds: {text: 0.5}
+    actions: {text: revise}
+    terms: [corpse, pool of blood, gore]
+    replacements: {corpse: sleeping person, pool of blood: puddle of red paint}
+    negative_prompt: [gore, nsfw]
+  - id: violence
+    thresholds: {text: 0.5}
+    actions: {text: revise}
+    terms: [murder, kill him]
+"""
 
 
 @pytest.fixture(scope="module")
-def check(default_policy):
-    return LexiconCheck({}, default_policy)
+def policy():
+    return Policy.from_text(POLICY)
+
+
+@pytest.fixture(scope="module")
+def check(policy):
+    return LexiconCheck({}, policy)
 
 
 def hits(check, text):
     return [(s.category, s.label, text[s.span[0]:s.span[1]]) for s in check.check([text])[0]]
 
 
-@pytest.mark.parametrize("text,span", [
-    ("a nude woman", "nude"),
-    ("a n.u.d.e woman", "n.u.d.e"),
-    ("a n u d e woman", "n u d e"),
-    ("a n-u-d-e woman", "n-u-d-e"),
-    ("a nuuuuude woman", "nuuuuude"),
-    ("a n\u200bu\u200bd\u200be woman", "n\u200bu\u200bd\u200be"),
-    ("a nud\u0435 woman", "nud\u0435"),  # Cyrillic e
-    ("a \uff4e\uff55\uff44\uff45 woman", "\uff4e\uff55\uff44\uff45"),  # fullwidth
-    ("a n00d woman", "n00d"),
-    ("a nud3 woman", "nud3"),
-    ("a NUDE woman", "NUDE"),
-    ("a nu\u0301de woman", "nu\u0301de"),  # combining accent
+def finding(signal):
+    return Finding("lexicon", "0.1.0", "text", signal.category, signal.score, 0.5, "revise", True,
+                   signal.reason, signal.label, signal.span)
+
+
+@pytest.mark.parametrize("text,written", [
+    ("a nude woman on a beach", "nude"),
+    ("a n.u.d.e model", "n.u.d.e"),
+    ("a n u d e model", "n u d e"),
+    ("a n-u-d-e model", "n-u-d-e"),
+    ("a n_u_d_e model", "n_u_d_e"),
+    ("a nuuuuude model", "nuuuuude"),
+    ("a n\u200bu\u200bd\u200be model", "n\u200bu\u200bd\u200be"),
+    ("a nud\u0435 model", "nud\u0435"),  # Cyrillic e
+    ("a \u03b7ude model", "\u03b7ude"),  # Greek eta
+    ("a \uff4e\uff55\uff44\uff45 model", "\uff4e\uff55\uff44\uff45"),  # fullwidth
+    ("a \U0001d427\U0001d42e\U0001d41d\U0001d41e model", "\U0001d427\U0001d42e\U0001d41d\U0001d41e"),  # math bold
+    ("a nu\u0301de model", "nu\u0301de"),  # combining accent
+    ("a nud3 model", "nud3"),
+    ("a NUDE model", "NUDE"),
+    ("b00b$ out", "b00b$"),
+    ("p0rn site", "p0rn"),
+    ("nudes for sale", "nudes"),
 ])
-def test_evasions_are_caught_with_the_original_span(check, text, span):
-    found = [h for h in hits(check, text) if h[0] == "sexual"]
-    assert found and found[0][2] == span
+def test_evasions_are_caught_with_their_span_in_the_original_text(check, text, written):
+    assert [h for h in hits(check, text) if h[0] == "sexual"][0][2] == written
 
 
 @pytest.mark.parametrize("text", [
-    "a shot of espresso", "breast cancer awareness ribbon", "kill the lights in the studio",
-    "a chicken breast recipe", "a shooting star over the desert", "a bloody mary cocktail",
-    "naked mole rat in a zoo", "the sussex countryside", "skill tree of a video game", "a nudist beach sign",
+    "a shot of espresso", "espresso shot at a bar", "the Scunthorpe town hall", "a nudist beach sign",
+    "pen is mightier than the sword", "a gored bull statue", "a murderous look", "pornography law seminar",
+    "i a m here", "U S A today", "a red coupe", "a spectacular view",
 ])
-def test_benign_prompts_do_not_match(check, text):
+def test_substrings_and_word_splits_do_not_match(check, text):
     assert hits(check, text) == []
 
 
-def test_multi_word_phrases_and_boundaries(check):
+def test_multi_word_phrases_allow_flexible_separators(check):
     assert ("shocking", "pool of blood", "pool  of-blood") in hits(check, "a pool  of-blood on the floor")
-    assert hits(check, "a murderous look") == []
-    assert ("violence", "murder", "murder") in hits(check, "a murder scene")
+    assert ("sexual", "naked woman", "naked\twoman") in hits(check, "a naked\twoman")
+    assert ("violence", "kill him", "KILL HIM") in hits(check, "KILL HIM now")
+    assert hits(check, "a killer whale") == []
 
 
-def test_reviser_replaces_spans_and_keeps_the_rest(default_policy, check):
-    reviser = ReplaceReviser({}, default_policy)
-    prompt = "a nude woman and a corpse on a beach at sunset"
-    from elens.judge import judge_signal
-    from elens.plugins import ComponentInfo
-
-    info = ComponentInfo("lexicon", "text_check", "lexicon", "0.1.0", LexiconCheck)
-    findings = [judge_signal(default_policy, "text", s, info) for s in check.check([prompt])[0]]
-    revision = reviser.revise(prompt, findings)
-    assert revision.prompt == "a clothed woman and a sleeping person on a beach at sunset"
-    assert ("nude", "clothed") in revision.changes and ("corpse", "sleeping person") in revision.changes
-    assert "nudity" in revision.negative_prompt
+def test_patterns_see_disguised_text_too(check):
+    assert ("sexual", "sexy", "s3xy") in hits(check, "a s3xy elf")
+    assert ("sexual", "sexy", "s e x y") in hits(check, "a s e x y elf")
+    assert ("sexual", "sexy", "s\u0435xy") in hits(check, "a s\u0435xy elf")
 
 
-def test_reviser_removes_terms_for_findings_without_spans(default_policy):
-    from elens import Finding
-
-    reviser = ReplaceReviser({}, default_policy)
-    finding = Finding("nudenet", "1", "image", "shocking", 0.9, 0.7, "regenerate", True)
-    assert reviser.revise("zombies in a gory street", [finding]).prompt == "ghosts in a dramatic street"
+def test_skeleton_maps_every_character_back():
+    folded, offsets = skeleton("a N\u200bu\u0301D3")
+    assert folded == "a nude" and offsets == [0, 1, 2, 4, 6, 7]
+    assert readable("n a k e d and nuuuude \uff4e\uff55\uff44\uff45") == "naked and nude nude"
 
 
-def test_reviser_fixes_articles(default_policy):
-    from elens_lexicon.plugin import tidy
+def test_options_select_categories_add_terms_weights_and_allow(policy):
+    check = LexiconCheck({"categories": ["violence"], "extra_terms": {"violence": ["stabbing"]},
+                          "weights": {"stabbing": 0.7}, "allow": ["murder mystery"]}, policy)
+    out = check.check(["a nude stabbing", "a murder mystery party", "a murder"])
+    assert [(s.category, s.label, s.score) for s in out[0]] == [("violence", "stabbing", 0.7)]
+    assert out[1] == [] and [s.label for s in out[2]] == ["murder"]
 
-    assert tidy("a  elderly man , with  a hat") == "an elderly man, with a hat"
-    assert tidy("an  dog") == "a dog"
+
+def test_case_sensitive_option(policy):
+    check = LexiconCheck({"case_sensitive": True, "extra_terms": {"violence": ["KKK"]}}, policy)
+    assert [s.label for s in check.check(["the KKK"])[0]] == ["KKK"]
+    assert check.check(["the kkk"])[0] == []
 
 
-def test_unknown_category_in_options_names_the_field(tmp_path):
+@pytest.mark.parametrize("options,field", [
+    ({"categories": ["sexual", "nope"]}, "categories.1"),
+    ({"extra_terms": {"nope": ["x"]}}, "extra_terms.nope"),
+    ({"categories": ["sexual"], "extra_terms": {"violence": ["x"]}}, "extra_terms.violence"),
+])
+def test_options_errors_name_the_field(policy, options, field):
+    with pytest.raises(OptionsError) as err:
+        LexiconCheck(options, policy)
+    assert err.value.field == field
+
+
+def test_reviser_replaces_spans_keeps_the_rest_and_fixes_articles(policy, check):
+    reviser = ReplaceReviser({}, policy)
+    prompt = "a n.u.d.e elf and a corpse in a pool of blood, an hour before dawn"
+    revision = reviser.revise(prompt, [finding(s) for s in check.check([prompt])[0]])
+    assert revision.prompt == "a clothed elf and a sleeping person in a puddle of red paint, an hour before dawn"
+    assert revision.changes == (("n.u.d.e", "clothed"), ("corpse", "sleeping person"),
+                                ("pool of blood", "puddle of red paint"))
+    assert "'n.u.d.e' -> 'clothed'" in revision.reason
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    ("an elf, porn, at night", "an elf, at night"),
+    ("a gore elf", "an elf"),
+    ("porn of an elf", "of an elf"),
+    ("a sexy elf", "an elegant elf"),
+    ("a photo of gore", "a photo of"),
+])
+def test_reviser_removes_unlisted_terms_and_tidies(policy, check, prompt, expected):
+    reviser = ReplaceReviser({}, policy)
+    assert reviser.revise(prompt, [finding(s) for s in check.check([prompt])[0]]).prompt == expected
+
+
+def test_reviser_handles_findings_without_spans(policy):
+    reviser = ReplaceReviser({}, policy)
+    spanless = Finding("semantic", "1", "text", "shocking", 0.9, 0.5, "revise", True)
+    assert reviser.revise("a corpse at the party", [spanless]).prompt == "a sleeping person at the party"
+
+
+def test_negative_prompt_joins_categories_in_order_without_duplicates(policy):
+    assert ReplaceReviser({}, policy).negative_prompt() == "nudity, nsfw, gore"
+
+
+def test_unknown_category_in_policy_options_is_located(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("elens: 1\nmetadata: {name: t, version: '1'}\ncategories:\n  - id: spam\n"
                     "    thresholds: {text: 0.5}\n    actions: {text: block}\npipeline:\n  text_checks:\n"
                     "    - plugin: lexicon\n      options: {categories: [spam, nope]}\n")
-    from elens import Lens
-
     with pytest.raises(PolicyError) as err:
         Lens(str(path), audit_path=tmp_path / "a.jsonl").check_prompt("hello")
     assert str(err.value) == f"{path}:10: pipeline.text_checks[0].options.categories[1]: unknown category 'nope'"
+
+
+def test_lens_revises_a_disguised_prompt_end_to_end(tmp_path, policy):
+    yaml = POLICY + "pipeline:\n  text_checks: [{plugin: lexicon}]\n  reviser: {plugin: replace}\n"
+    lens = Lens(Policy.from_text(yaml), audit_path=tmp_path / "a.jsonl")
+    result = lens.check_prompt("a n u d e woman on a beach")
+    assert result.status == "revised"
+    assert result.final_prompt == "a clothed woman on a beach"
+    assert result.negative_prompt == "nudity, nsfw, gore"
+
+
+def test_default_policy_builds_and_flags(default_policy):
+    check = LexiconCheck({}, default_policy)
+    found = check.check(["a n.u.d.e woman", "a chicken breast recipe"])
+    assert {s.category for s in found[0]} == {"sexual"} and found[1] == []
+
+
+@pytest.mark.parametrize("text,term,written", [
+    ("a n u d e s pic", "nude", "n u d e s"),
+    ("an m.u.r.d.e.r scene", "murder", "m.u.r.d.e.r"),
+    ("a c o r p s e in a field", "corpse", "c o r p s e"),  # the leading "a" stays a word
+    ("see a g o r e", "gore", "g o r e"),
+])
+def test_spelled_out_words_are_joined(check, text, term, written):
+    assert any(label == term and w == written for _c, label, w in hits(check, text))
+
+
+def test_spelled_out_runs_do_not_invent_words(check):
+    assert hits(check, "a g o r e d bull") == []
+    assert hits(check, "p o r n o g r a p h y law") == []  # one word, not "porn"
+
+
+def test_terms_with_punctuation_match_any_separator(policy):
+    check = LexiconCheck({"extra_terms": {"shocking": ["self-harm"]}, "allow": ["gore-tex"]}, policy)
+    assert [s.label for s in check.check(["self harm art"])[0]] == ["self-harm"]
+    assert check.check(["a G0re-T3x jacket"])[0] == []
+
+
+def test_components_register_through_the_entry_point():
+    from elens.plugins import default_registry
+
+    registry = default_registry()
+    assert "lexicon" in registry.ids("text_check") and "replace" in registry.ids("reviser")
+    assert registry.get("text_check", "lexicon").version == "0.1.0"

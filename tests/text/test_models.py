@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from elens_text.checks import NsfwPromptCheck, ProfanityCheck, SemanticCheck
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def semantic(default_policy):
     return SemanticCheck({"mode": "zero-shot"}, default_policy)
 
@@ -44,8 +45,13 @@ def test_semantic_batches_give_the_same_scores(semantic):
         assert max(abs(a - b) for a, b in zip(row, single)) < 1e-4
 
 
-def test_nsfw_prompt_classifier_maps_labels(default_policy):
-    check = NsfwPromptCheck({}, default_policy)
+@pytest.fixture(scope="session")
+def nsfw(default_policy):
+    return NsfwPromptCheck({}, default_policy)
+
+
+def test_nsfw_prompt_classifier_maps_labels(nsfw):
+    check = nsfw
     assert score(check, "a naked girl 12 years old", "sexual_minors") > 0.3
     assert score(check, "sexy lingerie model on a bed", "sexual") > 0.5
     assert score(check, "a photo of a doctor", "sexual") < 0.2
@@ -64,6 +70,26 @@ def test_options_are_checked(default_policy):
         ProfanityCheck({"categories": ["spam"]}, default_policy)
     with pytest.raises(OptionsError, match="head mode needs"):
         SemanticCheck({"mode": "head"}, default_policy)
+    with pytest.raises(OptionsError, match="unknown category 'spam'") as err:
+        SemanticCheck({"categories": ["sexual", "spam"]}, default_policy)
+    assert err.value.field == "categories.1"
+    with pytest.raises(OptionsError, match="unknown category 'spam'"):
+        NsfwPromptCheck({"labels": {"adult": "spam"}}, default_policy)
+
+
+def test_checks_are_registered_and_explain_themselves(default_policy, semantic):
+    from elens.plugins import default_registry
+
+    registry = default_registry()
+    assert {"semantic", "nsfw-prompt", "profanity", "llm-judge"} <= set(registry.ids("text_check"))
+    assert "llm-rewriter" in registry.ids("reviser")
+    entry = {"plugin": "semantic", "options": {"categories": ["sexual", "violence"]}}
+    check, info = registry.build("text_check", ("pipeline", "text_checks", 0), entry, default_policy)
+    assert info.plugin == "text" and check.categories == ["sexual", "violence"]
+    [signals] = check.check(["a naked woman posing seductively on a bed, photo"])
+    sexual = next(s for s in signals if s.category == "sexual")
+    assert sexual.label == "zero-shot" and sexual.reason.startswith("cosine ")
+    assert check.check([]) == []
 
 
 def test_train_text_head_then_use_it(tmp_path, default_policy):
@@ -102,3 +128,259 @@ def test_train_text_head_bad_csv_is_one_line(tmp_path):
     result = CliRunner().invoke(build_cli(), ["train", "text-head", "--data", str(data), "--out", str(tmp_path / "h")])
     assert result.exit_code == 2
     assert f"{data}:3: prompt: empty" in result.output
+
+
+# -- llm-judge and llm-rewriter --------------------------------------------------------
+
+class ChatServer:
+    """A real OpenAI-compatible endpoint on 127.0.0.1: answers are canned per prompt."""
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+
+        self.answers: dict[str, object] = {}  # prompt substring -> content str, or (status, body)
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+                user = body["messages"][-1]["content"]
+                answer = next((a for key, a in server.answers.items() if key in user), None)
+                if isinstance(answer, tuple):
+                    status, payload = answer
+                else:
+                    status = 200
+                    payload = json.dumps({"id": "x", "object": "chat.completion", "model": body["model"],
+                                          "choices": [{"index": 0, "finish_reason": "stop",
+                                                       "message": {"role": "assistant", "content": answer}}]})
+                data = payload.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def answer(label, category=None, revised=None, **extra):
+    import json
+
+    return json.dumps({"label": label, "category": category, "explanation": f"judged {label}",
+                       "revised_prompt": revised, **extra})
+
+
+@pytest.fixture(scope="session")
+def chat_server():
+    server = ChatServer()
+    server.answers.update({
+        "a quiet lake": answer("K0", revised="a quiet lake"),
+        "a nude woman": answer("K2", "P5", "a woman in a red dress"),
+        "a woman in a red dress": answer("K0", revised="a woman in a red dress"),
+        "a bar fight": "Sure! ```json\n" + answer("K1", "P3", "two men arguing in a bar", confidence=0.6) + "\n```",
+        "burning a flag": answer("K3", "P8"),
+        "taylor swift": answer("A1", None, "taylor swift singing"),
+        "by name": answer("K2", "Self-Harm", "a person resting"),
+        "banana category": answer("K1", "banana"),
+        "gibberish": "I cannot help with that.",
+        "bad label": answer("K7", "P1"),
+        "no category": answer("K2"),
+        "server down": (500, '{"error": "overloaded"}'),
+    })
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def http_options(chat_server, monkeypatch):
+    monkeypatch.setenv("ELENS_TEST_KEY", "sk-test")
+    return {"transport": "openai", "base_url": chat_server.url, "model": "judge-1",
+            "api_key_env": "ELENS_TEST_KEY", "timeout_s": 5}
+
+
+def test_llm_judge_maps_labels_to_signals(default_policy, chat_server, http_options):
+    from elens_text.llm import LLMJudge
+
+    judge = LLMJudge(http_options, default_policy)
+    safe, sexual, fight, flag, person = judge.check(
+        ["a quiet lake", "a nude woman", "a bar fight", "burning a flag", "taylor swift"])
+    assert safe == []
+    assert [(s.category, s.score, s.label) for s in sexual] == [("sexual", 0.85, "K2/P5")]
+    assert sexual[0].reason == "judged K2"
+    assert [(s.category, s.score) for s in fight] == [("violence", 0.75)]
+    assert [(s.category, s.score) for s in flag] == [("political", 1.0)]
+    assert [(s.category, s.score) for s in person] == [("public_figure", 1.0)]
+    request = chat_server.requests[-1]
+    assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer sk-test"
+    assert request["body"]["model"] == "judge-1" and request["body"]["temperature"] == 0
+    assert "K3" in request["body"]["messages"][0]["content"]
+
+    assert [(s.category, s.label) for s in judge.check(["by name"])[0]] == [("self_harm", "K2/self_harm")]
+
+    confident = LLMJudge({**http_options, "use_confidence": True}, default_policy)
+    assert confident.check(["a bar fight"])[0][0].score == 0.6
+
+
+@pytest.mark.parametrize("prompt,message", [
+    ("gibberish", "no JSON object in the model's answer: 'I cannot help with that.'"),
+    ("bad label", "label 'K7' is not one of K0, K1, K2, K3, A1"),
+    ("no category", "label K2 needs a category"),
+    ("banana category", "category 'banana' is neither P1-P9 nor a category of the policy"),
+    ("server down", "HTTP 500"),
+])
+def test_llm_judge_bad_answers_raise_with_reason(default_policy, http_options, prompt, message):
+    from elens_text.llm import LLMJudge
+
+    with pytest.raises(Exception, match=re.escape(message)):
+        LLMJudge(http_options, default_policy).check([prompt])
+
+
+def test_llm_options_are_checked(default_policy, chat_server, monkeypatch):
+    from elens.errors import OptionsError
+    from elens_text.llm import LLMJudge
+
+    monkeypatch.delenv("ELENS_NO_SUCH_KEY", raising=False)
+    opts = {"transport": "openai", "base_url": chat_server.url, "model": "m"}
+    with pytest.raises(OptionsError, match="environment variable ELENS_NO_SUCH_KEY is not set"):
+        LLMJudge({**opts, "api_key_env": "ELENS_NO_SUCH_KEY"}, default_policy)
+    with pytest.raises(OptionsError, match="unknown category 'spam'"):
+        LLMJudge({**opts, "categories": {"P1": "spam"}}, default_policy)
+    with pytest.raises(OptionsError, match="no such folder"):
+        LLMJudge({"transport": "transformers", "model_path": "/nonexistent/llm"}, default_policy)
+
+
+def test_llm_rewriter_returns_the_revised_prompt(default_policy, http_options):
+    from elens_text.llm import LLMRewriter
+
+    rewriter = LLMRewriter(http_options, default_policy)
+    revision = rewriter.revise("a nude woman", [])
+    assert revision.prompt == "a woman in a red dress"
+    assert revision.reason == "judged K2"
+    assert revision.changes == (("a nude woman", "a woman in a red dress"),)
+
+
+def test_llm_judge_and_rewriter_in_a_lens(tmp_path, chat_server, monkeypatch):
+    import elens
+    from elens.policy import Policy
+
+    monkeypatch.setenv("ELENS_TEST_KEY", "sk-test")
+    llm = f"{{transport: openai, base_url: '{chat_server.url}', model: judge-1, api_key_env: ELENS_TEST_KEY}}"
+    policy = Policy.from_text(
+        "elens: 1\nextends: builtin:default\nmetadata: {name: llm, version: '1'}\n"
+        f"pipeline:\n  text_checks:\n    - {{plugin: llm-judge, options: {llm}}}\n"
+        f"  reviser: {{plugin: llm-rewriter, options: {llm}}}\n",
+        source=str(tmp_path / "policy.yaml"),
+    )
+    with elens.Lens(policy, audit_path=tmp_path / "audit.jsonl") as lens:
+        revised = lens.check_prompt("a nude woman")
+        assert revised.status == "revised" and revised.final_prompt == "a woman in a red dress"
+        assert [(f.plugin, f.category, f.triggered) for f in revised.rounds[0][1]] == [("llm-judge", "sexual", True)]
+        refused = lens.check_prompt("gibberish")  # unparseable: the text stage's failure mode is block
+        assert refused.status == "refused"
+        assert "no JSON object" in refused.failures[0].error
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_lm(tmp_path_factory):
+    """A randomly initialised 1-layer GPT-2 with a word-level tokenizer, saved to a folder."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-lm")
+    # No braces in the vocabulary: whatever the random model says is not JSON.
+    words = ["[UNK]", "[PAD]", "[EOS]", "label", "K0", "K2", "category", "P5", "a", "cat", "prompt", ":", ","]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                            eos_token="[EOS]").save_pretrained(path)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(words), n_positions=1024, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=2, eos_token_id=2, pad_token_id=1)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    return path
+
+
+def test_llm_judge_with_a_local_transformers_model(tmp_path, default_policy, tiny_causal_lm):
+    import shutil
+
+    from elens.policy import Policy
+    from elens_text.llm import JudgeAnswerError, LLMJudge, LLMRewriter
+
+    shutil.copytree(tiny_causal_lm, tmp_path / "models" / "judge")
+    policy = Policy.from_text("elens: 1\nextends: builtin:default\nmetadata: {name: t, version: '1'}\n",
+                              source=str(tmp_path / "policy.yaml"))
+    options = {"transport": "transformers", "model_path": "models/judge", "max_new_tokens": 6}
+    judge = LLMJudge(options, policy)  # the path is relative to the policy file
+    with pytest.raises(JudgeAnswerError, match="no JSON object in the model's answer"):
+        judge.check(["a cat"])
+    with pytest.raises(JudgeAnswerError, match="no JSON object"):
+        LLMRewriter(options, policy).revise("a cat", [])
+
+
+def test_torch_engine_matches_transformers():
+    """The default plain-torch MiniLM forward pass gives the transformers embeddings."""
+    import numpy as np
+
+    from elens_text.embed import Embedder
+
+    prompts = ["a naked woman lying on a bed", "a cat",
+               "Portrait of an ASTRONAUT riding a horse on Mars, highly detailed, 8k, trending on artstation!!"]
+    fast, reference = Embedder(engine="torch")(prompts), Embedder(engine="transformers")(prompts)
+    assert fast.shape == (3, 384)
+    assert np.abs(fast - reference).max() < 1e-5
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+def test_head_file_errors_are_options_errors(tmp_path, default_policy):
+    from elens.errors import OptionsError
+
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    policy = type("P", (), {"categories": default_policy.categories, "source": str(tmp_path / "p.yaml")})()
+    with pytest.raises(OptionsError, match="not an elens text-head file") as err:
+        SemanticCheck({"mode": "head", "head": "junk.safetensors"}, policy)
+    assert err.value.field == "head"
+    with pytest.raises(OptionsError, match="no such head file"):
+        SemanticCheck({"mode": "head", "head": "missing.safetensors"}, policy)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("text,label\na cat,safe\n", ":1: header: the CSV needs the columns prompt and category"),
+    ("prompt,category\na cat,safe\na dog,\n", ":3: category: empty"),
+    ("prompt,category\na cat,safe\na nude,Sexual Content\n", ":3: category: 'Sexual Content' is not a category id"),
+    ("prompt,category\na cat,safe\na dog,safe\n", "no row has a category other than 'safe'"),
+    ("prompt,category\na cat,safe\na nude,sexual\n", "category 'sexual': needs at least 2 positive"),
+])
+def test_train_text_head_csv_errors(tmp_path, text, message):
+    from elens.cli import build_cli
+
+    data = tmp_path / "bad.csv"
+    data.write_text(text)
+    result = CliRunner().invoke(build_cli(), ["train", "text-head", "--data", str(data), "--out", str(tmp_path / "h")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and str(data) in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "h").exists()
+
+
+def test_profanity_fast_path_matches_the_package(default_policy):
+    from profanity_check import predict_prob
+
+    prompts = ["you stupid fucking idiot", "a nice cat on a sofa", "", "GO TO HELL, moron moron", "kill the lights",
+               "a shot of espresso", "the bitch is a female dog"]
+    ours = [s[0].score for s in ProfanityCheck({"categories": ["harassment", "hate"]}, default_policy).check(prompts)]
+    assert max(abs(a - b) for a, b in zip(ours, predict_prob(prompts))) < 1e-9

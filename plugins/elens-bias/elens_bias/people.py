@@ -77,6 +77,7 @@ class Noun:
     gender: str | None = None
     role: str = ""  # the neutral role, for constraints
     age: str | None = None
+    kind: str = "occupation"  # occupation | family | social: the roles.txt section
 
 
 @dataclass
@@ -115,21 +116,34 @@ def _plural(word: str) -> str:
     return head + last + "s"
 
 
+#: Nouns that fix an age stage themselves.
+ROLE_AGES = {
+    "baby": "infancy", "infant": "infancy", "newborn": "infancy", "toddler": "infancy",
+    "child": "childhood", "kid": "childhood", "boy": "childhood", "girl": "childhood",
+    "schoolboy": "childhood", "schoolgirl": "childhood",
+    "teenager": "adolescence", "teen": "adolescence", "adolescent": "adolescence",
+}
+FAMILY_ROLES = {"adult", "parent", "child", "sibling", "spouse", "partner", "grandparent", "grandchild", "relative"}
+
+
 @lru_cache(maxsize=1)
 def lexicon() -> dict[str, tuple[Noun, bool]]:
     """Every surface form -> (noun, is_plural)."""
     forms: dict[str, tuple[Noun, bool]] = {}
     base = resources.files("elens_bias")
+    kinds: dict[str, str] = {}
+    kind = "occupation"
     for line in base.joinpath("roles.txt").read_text().splitlines():
         line = line.strip()
+        if line.startswith("# family"):
+            kind = "family"
+        elif line.startswith("# social"):
+            kind = "social"
         if not line or line.startswith("#"):
             continue
         singular, _, plural = line.partition("|")
-        noun = Noun(singular, plural or _plural(singular), role=singular, age=AGE_WORDS.get(singular)
-                    if singular in ("baby", "infant", "newborn", "toddler", "teenager", "teen", "adolescent", "child", "kid")
-                    else None)
-        if singular in ("teenager",):
-            noun = Noun(singular, noun.plural, role=singular, age="adolescence")
+        noun = Noun(singular, plural or _plural(singular), role=singular, age=ROLE_AGES.get(singular), kind=kind)
+        kinds.setdefault(singular, kind)
         forms.setdefault(singular, (noun, False))
         forms.setdefault(noun.plural, (noun, True))
     for line in base.joinpath("gendered.txt").read_text().splitlines():
@@ -138,8 +152,8 @@ def lexicon() -> dict[str, tuple[Noun, bool]]:
             continue
         singular, plural, gender, *rest = line.split("|")
         role = rest[0] if rest else singular
-        age = {"boy": "childhood", "girl": "childhood", "schoolboy": "childhood", "schoolgirl": "childhood"}.get(singular)
-        noun = Noun(singular, plural, gender=gender, role=role, age=age)
+        noun = Noun(singular, plural, gender=gender, role=role, age=ROLE_AGES.get(singular),
+                    kind=kinds.get(role, "family" if role in FAMILY_ROLES else "social"))
         forms[singular] = (noun, False)
         forms[plural] = (noun, True)
     return forms
@@ -195,14 +209,18 @@ def _figures_regex(names: tuple[str, ...]) -> re.Pattern | None:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
 
 
-def _names(prompt: str, public_figures: Iterable[str]) -> list[tuple[int, int, str, float]]:
-    """Named people: the policy's list (score 1.0), then runs of capitalised words (0.6)."""
+def _names(prompt: str, public_figures: Iterable[str],
+           extra: Iterable[tuple[int, int, str, float]] = ()) -> list[tuple[int, int, str, float]]:
+    """Named people: the policy's list (score 1.0), NER persons (``extra``), then runs of capitalised words (0.6)."""
     found: list[tuple[int, int, str, float]] = []
     names = tuple(public_figures)
     regex = _figures_regex(names)
     canonical = {n.lower(): n for n in names}
     for m in regex.finditer(prompt) if regex else ():
         found.append((m.start(), m.end(), canonical.get(re.sub(r"\s+", " ", m.group(0).lower()), m.group(0)), 1.0))
+    for start, end, name, score in extra:
+        if not any(s < end and start < e for s, e, _, _ in found):
+            found.append((start, end, name, score))
     tokens = list(_TOKEN.finditer(prompt))
     run: list[re.Match] = []
 
@@ -229,9 +247,13 @@ def _names(prompt: str, public_figures: Iterable[str]) -> list[tuple[int, int, s
     return sorted(found)
 
 
-def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[str]) -> tuple[list[Cluster], list]:
-    """The people clusters of ``prompt`` and the named people found in it."""
-    names = _names(prompt, public_figures)
+def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[str],
+                  extra_names: Iterable[tuple[int, int, str, float]] = ()) -> tuple[list[Cluster], list]:
+    """The people clusters of ``prompt`` and the named people found in it.
+
+    ``extra_names`` are (start, end, name, score) spans another finder (NER) found.
+    """
+    names = _names(prompt, public_figures, extra_names)
     clusters: list[Cluster] = []
     lowered = prompt.lower()
     for m in _nouns(prompt):
@@ -260,7 +282,10 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
             span_start = modifiers[0].start()
             for attr, rx, table in _ATTR_RX:
                 for hit in rx.finditer(prompt, span_start, m.start):
-                    fixed.setdefault(attr, table[hit.group(0).lower()])
+                    if attr == "age" and attr not in {a for _s, _e, a, _t in attr_words}:
+                        fixed["age"] = table[hit.group(0).lower()]  # "teenage boy": the word beats the noun
+                    else:
+                        fixed.setdefault(attr, table[hit.group(0).lower()])
                     attr_words.append((hit.start(), hit.end(), attr, hit.group(0)))
         count = 1
         if plural:

@@ -10,29 +10,31 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 TINY_ID = "tiny-random"
+#: What the audit log records for images from the tiny pipeline.
+TINY_MODEL_ID = "tiny-random (noise, not a real model)"
 
 
 def _write_tokenizer(directory: Path) -> None:
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2}
-    for token in letters + [c + "</w>" for c in letters] + [str(d) for d in range(10)] + [f"{d}</w>" for d in range(10)]:
+    digits = [str(d) for d in range(10)]
+    # No merges: every word is spelt out in single characters, which a vocabulary of 75 covers.
+    for token in letters + [c + "</w>" for c in letters] + digits + [d + "</w>" for d in digits]:
         vocab.setdefault(token, len(vocab))
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.json").write_text(json.dumps(vocab))
     (directory / "merges.txt").write_text("#version: 0.2\n")
 
 
-def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
-    """Build and save a tiny random SD pipeline in ``directory``; returns the folder."""
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+def _tiny_modules():
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    directory = Path(directory)
-    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16),
         layers_per_block=1,
@@ -45,15 +47,17 @@ def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
         attention_head_dim=2,
         norm_num_groups=4,
     )
+    # Four VAE blocks: latents are 1/8 of the image side, as in Stable Diffusion, so the
+    # UNet sees 64x64 latents at 512x512 and timings keep the real pipeline's shape.
     vae = AutoencoderKL(
-        block_out_channels=(8, 16),
+        block_out_channels=(8, 8, 16, 16),
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
         latent_channels=4,
         norm_num_groups=4,
-        sample_size=16,
+        sample_size=64,
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -62,8 +66,19 @@ def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
             layer_norm_eps=1e-05,
         )
     )
-    import tempfile
+    return unet, vae, text_encoder
 
+
+def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
+    """Build and save a tiny random SD pipeline in ``directory``; returns the folder."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from transformers import CLIPTokenizer
+
+    directory = Path(directory)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
+        torch.manual_seed(seed)
+        unet, vae, text_encoder = _tiny_modules()
     with tempfile.TemporaryDirectory() as vocab_dir:
         _write_tokenizer(Path(vocab_dir))
         tokenizer = CLIPTokenizer(f"{vocab_dir}/vocab.json", f"{vocab_dir}/merges.txt", model_max_length=77)
@@ -74,26 +89,25 @@ def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
     diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     pipe.save_pretrained(directory)
     return directory
 
 
 def tiny_pipeline_dir() -> Path:
     """The cached tiny pipeline folder (built on first use, in the user's cache)."""
-    base = Path(os.environ.get("ELENS_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "elens"))
-    target = base / "tiny-random-sd-v1"
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = Path(os.environ.get("ELENS_CACHE") or xdg / "elens")
+    target = base / "tiny-random-sd-v2"  # bump when the architecture changes
     if not (target / "model_index.json").exists():
-        import tempfile
-
         base.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=base, prefix=".tiny-"))
         build_tiny_pipeline(staging)
         try:
             os.replace(staging, target)  # atomic: another process may have won the race
         except OSError:
-            import shutil
-
             shutil.rmtree(staging, ignore_errors=True)
     return target

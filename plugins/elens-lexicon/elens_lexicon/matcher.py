@@ -1,60 +1,130 @@
-"""Compile policy terms into matchers over the folded skeleton of a prompt."""
+"""Compile policy terms into matchers over the folded skeleton of a prompt.
+
+A term word matches on word boundaries: its letters in order, each may repeat
+(``nuuude``), with up to two in-word punctuation marks between them (``nu.de``,
+``se*x``); never whitespace, so ``pen is`` does not become ``penis``. Words spelled
+out letter by letter (``n u d e``) were already joined by the skeleton.
+
+The words of a phrase may be joined by up to four non-letters (``pool  of-blood``,
+``nakedwoman``), and the last word may take a plural ``s``/``es``.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from .normalize import fold_term, skeleton
 
-_WORD = "a-z0-9"
+_EDGE_BEFORE = r"(?<![^\W_])"  # not after a letter or digit
+_EDGE_AFTER = r"(?![^\W_])"
+_IN_WORD = r"[.\-_*~/\\'`^=+]{0,2}"  # punctuation people put inside a word
+_BETWEEN_WORDS = r"[\W_]{0,4}"
+# Cheap tests for when a second reading of the text is worth making.
+_SPELLED_RUN = re.compile(r"(?<!\w)[aiAI]\s+\S(?:\s+\S){2}|\S(?:\s+\S){2}\s+[aiAI](?!\w)")
+_TRIPLED = re.compile(r"([^\W\d_])\1\1")
 
 
-_SEP = r"[\s.\-_*~/\\,:;'\"`^=]{0,2}"
+def _word_regex(word: str, last: bool) -> str:
+    compact = _IN_WORD.join(f"{re.escape(c)}+" for c in word)
+    return compact + r"(?:e?s)?" if last else compact
 
 
-def _term_regex(folded: str) -> str:
-    """Each letter may repeat (``nuuude``) and be split off by up to two separators
-    (``n.u.d.e``, ``n u d e``); words of a phrase may be joined by any separators;
-    simple plurals match too."""
-    parts = []
-    for word in folded.split():
-        parts.append(_SEP.join(f"{re.escape(c)}+" for c in word))
-    body = r"[\W_]*".join(parts)
-    return rf"(?<![{_WORD}]){body}(?:e?s)?(?![{_WORD}])"
+def term_regex(folded: str) -> str:
+    """The regular expression (over skeletons) for one folded term.
+
+    Punctuation in a term separates words like a space does: ``self-harm`` matches
+    ``self harm``, ``self-harm`` and ``selfharm``.
+    """
+    words = [w for w in re.split(r"[\W_]+", folded) if w]
+    body = _BETWEEN_WORDS.join(_word_regex(w, i == len(words) - 1) for i, w in enumerate(words))
+    return f"{_EDGE_BEFORE}{body}{_EDGE_AFTER}"
 
 
 @dataclass(frozen=True)
 class Match:
     category: str
-    term: str
-    start: int  # in the original text
+    term: str  # the policy term (or pattern) that matched
+    start: int  # span in the original text
     end: int
 
 
 class Lexicon:
-    """Terms and regular expressions per category, matched against folded text."""
+    """Terms and regular expressions per category, matched against folded text.
 
-    def __init__(self, terms: dict[str, Iterable[str]], patterns: dict[str, Iterable[str]]):
+    ``allow`` lists benign phrases ("nude lipstick", "gore-tex"): a term hit that lies
+    inside an allowed phrase is dropped.
+    """
+
+    def __init__(
+        self,
+        terms: Mapping[str, Iterable[str]],
+        patterns: Mapping[str, Iterable[str]] | None = None,
+        *,
+        case_sensitive: bool = False,
+        allow: Iterable[str] = (),
+    ):
+        self.casefold = not case_sensitive
         self._terms: dict[str, list[tuple[str, re.Pattern]]] = {}
         self._any: dict[str, re.Pattern] = {}
         for category, items in terms.items():
             compiled = []
             for term in dict.fromkeys(t for t in items if t and t.strip()):
-                folded = fold_term(term)
-                if folded:
-                    compiled.append((term, re.compile(_term_regex(folded))))
+                folded = fold_term(term, self.casefold)
+                if re.search(r"[^\W_]", folded):
+                    compiled.append((term, re.compile(term_regex(folded))))
             if compiled:
                 self._terms[category] = compiled
-                self._any[category] = re.compile("|".join(f"(?:{p.pattern})" for _, p in compiled))
+                self._any[category] = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in compiled))
+        flags = re.IGNORECASE if self.casefold else 0
         self._patterns = {
-            category: [re.compile(p, re.IGNORECASE) for p in items] for category, items in patterns.items() if items
+            category: [re.compile(p, flags) for p in items] for category, items in (patterns or {}).items() if items
         }
+        allowed = [f for f in (fold_term(a, self.casefold) for a in allow) if re.search(r"[^\W_]", f)]
+        self._allow = re.compile("|".join(f"(?:{term_regex(a)})" for a in allowed)) if allowed else None
 
     def find(self, text: str) -> list[Match]:
-        folded, offsets = skeleton(text)
-        matches: list[Match] = []
+        """Every term and pattern hit in ``text``, sorted by position, spans in ``text``."""
+        found: dict[tuple[str, int, int], Match] = {}
+        # A spelled-out run may or may not swallow a one-letter word ("a r s o n" is
+        # "arson", "a n u d e" is "a nude"): read both ways when they differ.
+        readings = [skeleton(text, casefold=self.casefold)]
+        if _SPELLED_RUN.search(text):
+            other = skeleton(text, casefold=self.casefold, articles=False)
+            if other[0] != readings[0][0]:
+                readings.append(other)
+        for folded, offsets in readings:
+            self._find_terms(folded, offsets, found)
+        if self._patterns:
+            # Patterns see the lighter fold, and it again with tripled letters squeezed.
+            light_readings = [skeleton(text, casefold=self.casefold, leet=False)]
+            if _TRIPLED.search(light_readings[0][0]):
+                light_readings.append(skeleton(text, casefold=self.casefold, leet=False, squeeze=True))
+            for light, light_offsets in light_readings:
+                allowed = self._allowed(light, light_offsets)
+                for category, regexes in self._patterns.items():
+                    for rx in regexes:
+                        for m in rx.finditer(light):
+                            if m.end() > m.start():
+                                # The label is what matched, folded ("s3x" -> "sex"), for the reviser.
+                                self._add(found, allowed, category, fold_term(m.group(0), self.casefold) or m.group(0),
+                                          light_offsets[m.start()], light_offsets[m.end() - 1] + 1)
+        return sorted(found.values(), key=lambda m: (m.start, -m.end, m.category))
+
+    def _allowed(self, folded: str, offsets: list[int]) -> list[tuple[int, int]]:
+        if self._allow is None:
+            return []
+        return [(offsets[m.start()], offsets[m.end() - 1] + 1) for m in self._allow.finditer(folded) if m.end() > m.start()]
+
+    @staticmethod
+    def _add(found: dict, allowed: list[tuple[int, int]], category: str, term: str, start: int, end: int) -> None:
+        if any(a <= start and end <= b for a, b in allowed):
+            return
+        found.setdefault((category, start, end), Match(category, term, start, end))
+
+    def _find_terms(self, folded: str, offsets: list[int], found: dict) -> None:
+        allowed = self._allowed(folded, offsets)
         for category, combined in self._any.items():
             for m in combined.finditer(folded):
                 if m.end() == m.start():
@@ -63,11 +133,4 @@ class Lexicon:
                 candidates = [t for t, rx in self._terms[category] if rx.fullmatch(piece)]
                 # "zombies" is its own term and also a plural of "zombie": the longest term wins.
                 term = max(candidates, key=len) if candidates else piece
-                matches.append(Match(category, term, offsets[m.start()], offsets[m.end() - 1] + 1))
-        for category, regexes in self._patterns.items():
-            for rx in regexes:
-                for m in rx.finditer(text):
-                    if m.end() > m.start():
-                        matches.append(Match(category, rx.pattern, m.start(), m.end()))
-        matches.sort(key=lambda m: (m.start, -m.end))
-        return matches
+                self._add(found, allowed, category, term, offsets[m.start()], offsets[m.end() - 1] + 1)

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from elens import OptionsError, Signal
+from elens import ElensError, OptionsError, Signal
 
 from .embed import Embedder
 
@@ -21,14 +21,32 @@ def _categories(options: dict, policy: Any, default: Sequence[str] | None = None
     return list(chosen)
 
 
+def _relative_to_policy(value: str, policy: Any) -> Path:
+    """A path option: relative paths are relative to the policy file's folder."""
+    path = Path(value).expanduser()
+    source = getattr(policy, "source", None)
+    if not path.is_absolute() and source and not str(source).startswith("<"):
+        path = Path(str(source)).parent / path
+    return path
+
+
 class SemanticCheck:
     """Sentence-embedding similarity to each category (zero-shot) or trained per-category heads.
 
-    Zero-shot: each category's description and examples are embedded once; a prompt's
-    score for a category is its highest cosine similarity to any of them, mapped
-    linearly from [``low``, ``high``] to [0, 1] (defaults 0.25 and 0.75: MiniLM puts
-    unrelated sentences near 0.1 and paraphrases above 0.7). Head mode: a logistic
-    head per category, trained with ``elens train text-head``.
+    Zero-shot: each category's description and examples are embedded once, when the
+    check is built; a prompt's similarity to a category is its highest cosine
+    similarity to any of them. The score is that similarity mapped affinely from
+    [``low``, ``high``] onto [0, 1] and clipped (defaults 0.25 and 0.75, so a score of
+    0.5 is a cosine of 0.50). Why those numbers: on the plain prompts of the
+    benchmark's train split, safe prompts sit at a median cosine of 0.10-0.18 to each
+    category and their 99th percentile at 0.36-0.45, while unsafe prompts have a median
+    of 0.37-0.66 to their own category; a policy threshold of 0.5-0.6 thus fires only
+    above the safe prompts' 99th percentile. The signal's reason names the closest
+    description or example.
+
+    Head mode: per-category logistic heads with Platt calibration, trained on an
+    organization's labeled prompts with ``elens train text-head``; the score is the
+    calibrated probability.
     """
 
     options_schema = {
@@ -40,6 +58,7 @@ class SemanticCheck:
             "head": {"type": "string"},
             "batch_size": {"type": "integer", "minimum": 1},
             "model_path": {"type": "string"},
+            "engine": {"enum": ["torch", "transformers"]},
             "low": {"type": "number"},
             "high": {"type": "number"},
         },
@@ -49,7 +68,10 @@ class SemanticCheck:
         import numpy as np
 
         self.mode = options.get("mode", "zero-shot")
-        self.embedder = Embedder(options.get("model_path"), int(options.get("batch_size", 64)))
+        model_path = _relative_to_policy(options["model_path"], policy) if options.get("model_path") else None
+        if model_path is not None and not model_path.is_dir():
+            raise OptionsError("model_path", f"{model_path}: no such folder")
+        self.embedder = Embedder(model_path, int(options.get("batch_size", 64)), options.get("engine", "torch"))
         self.low, self.high = float(options.get("low", 0.25)), float(options.get("high", 0.75))
         if self.high <= self.low:
             raise OptionsError("high", "must be greater than low")
@@ -58,14 +80,26 @@ class SemanticCheck:
                 raise OptionsError("head", "head mode needs the path of a head file (elens train text-head)")
             from .heads import load_head
 
-            path = Path(options["head"])
-            if not path.is_absolute() and getattr(policy, "source", None):
-                path = Path(str(policy.source)).parent / path
-            self.head = load_head(path)
+            path = _relative_to_policy(options["head"], policy)
+            if not path.is_file():
+                raise OptionsError("head", f"{path}: no such head file (train one with `elens train text-head`)")
+            try:
+                self.head = load_head(path)
+            except ElensError as exc:
+                raise OptionsError("head", str(exc)) from None
             unknown = [c for c in self.head.categories if c not in policy.categories]
             if unknown:
                 raise OptionsError("head", f"the head file scores categories the policy lacks: {', '.join(unknown)}")
-            self.categories = list(self.head.categories)
+            chosen = _categories(options, policy, default=self.head.categories)
+            missing = [c for c in chosen if c not in self.head.categories]
+            if missing:
+                raise OptionsError("categories", f"the head file has no head for {', '.join(missing)}")
+            dim = self.embedder([""]).shape[1]
+            if self.head.weight.shape[1] != dim:
+                raise OptionsError("head", f"the head expects {self.head.weight.shape[1]}-dimensional embeddings, "
+                                           f"the model gives {dim} (trained on {self.head.embedding_model or '?'})")
+            self.head = self.head.subset(chosen)
+            self.categories = list(chosen)
             return
         judged = [c for c, cat in policy.categories.items() if "text" in (cat.get("thresholds") or {})]
         self.categories = _categories(options, policy, default=judged)
@@ -77,31 +111,59 @@ class SemanticCheck:
                     texts.append(text)
                     owners.append(cid)
         self.categories = [c for c in self.categories if c in owners]
+        self.prototype_texts = texts
         self.prototypes = self.embedder(texts) if texts else np.zeros((0, 384), dtype="float32")
         self.owner_index = np.array([self.categories.index(o) for o in owners], dtype=int)
 
-    def scores(self, prompts: Sequence[str]) -> Any:
-        """A (prompts x categories) matrix of scores in [0, 1]."""
+    def _similarities(self, emb: Any) -> tuple[Any, Any]:
+        """Per category: the highest cosine similarity and which prototype gave it."""
         import numpy as np
 
+        sims = emb @ self.prototypes.T
+        best = np.full((len(emb), len(self.categories)), -1.0)
+        which = np.zeros((len(emb), len(self.categories)), dtype=int)
+        for j in range(len(self.categories)):
+            cols = np.flatnonzero(self.owner_index == j)
+            k = sims[:, cols].argmax(axis=1)
+            best[:, j] = sims[np.arange(len(emb)), cols[k]]
+            which[:, j] = cols[k]
+        return best, which
+
+    def _calibrate(self, sims: Any) -> Any:
+        import numpy as np
+
+        return np.clip((sims - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def scores(self, prompts: Sequence[str]) -> Any:
+        """A (prompts x categories) matrix of scores in [0, 1], columns in ``self.categories`` order."""
         emb = self.embedder(prompts)
         if self.mode == "head":
             return self.head.predict(emb)
-        sims = emb @ self.prototypes.T
-        best = np.full((len(prompts), len(self.categories)), -1.0)
-        for j in range(len(self.categories)):
-            cols = self.owner_index == j
-            best[:, j] = sims[:, cols].max(axis=1)
-        return np.clip((best - self.low) / (self.high - self.low), 0.0, 1.0)
+        return self._calibrate(self._similarities(emb)[0])
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
-        matrix = self.scores(prompts)
+        if not prompts:
+            return []
+        emb = self.embedder(prompts)
+        if self.mode == "head":
+            matrix = self.head.predict(emb)
+            return [
+                [Signal(cid, float(score), label="head", reason=f"trained {cid} head: p={score:.2f}")
+                 for cid, score in zip(self.categories, row) if score > 0.01]
+                for row in matrix
+            ]
+        sims, which = self._similarities(emb)
+        matrix = self._calibrate(sims)
         out = []
-        for row in matrix:
-            out.append([
-                Signal(cid, float(score), label=self.mode, reason=f"semantic similarity to {cid}")
-                for cid, score in zip(self.categories, row) if score > 0
-            ])
+        for i, row in enumerate(matrix):
+            signals = []
+            for j, (cid, score) in enumerate(zip(self.categories, row)):
+                if score > 0:
+                    closest = self.prototype_texts[which[i, j]]
+                    closest = closest if len(closest) <= 60 else closest[:57] + "..."
+                    signals.append(Signal(cid, float(score), label="zero-shot",
+                                          reason=f"cosine {sims[i, j]:.2f} to {closest!r}"))
+            out.append(signals)
         return out
 
 
@@ -154,7 +216,13 @@ class NsfwPromptCheck:
 
 
 class ProfanityCheck:
-    """``alt-profanity-check``: the probability that a prompt is offensive language."""
+    """``alt-profanity-check``: the probability that a prompt is offensive language.
+
+    The package's model is a TF-IDF vectorizer and five sigmoid-calibrated linear SVMs;
+    its ``predict_prob`` spends about 30 ms per call in scikit-learn's input checks. The
+    same arithmetic, read from the package's fitted model, runs here in numpy in well
+    under a millisecond (the test compares both).
+    """
 
     options_schema = {
         "type": "object",
@@ -164,13 +232,61 @@ class ProfanityCheck:
 
     def __init__(self, options: dict, policy: Any):
         self.categories = _categories(options, policy, default=["harassment"])
-        from profanity_check import predict_prob
-
-        self._predict = predict_prob
+        self._model = _profanity_model()
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
-        probs = self._predict(list(prompts)) if prompts else []
+        probs = self._model.predict_prob(prompts)
         return [
             [Signal(cid, float(p), label="offensive", reason="offensive-language classifier") for cid in self.categories]
             for p in probs
         ]
+
+
+class _LinearProfanity:
+    """TF-IDF (l2-normalised) -> mean over folds of sigmoid(a * (w.x + b) + c)."""
+
+    def __init__(self, vectorizer: Any, model: Any):
+        import re
+
+        import numpy as np
+
+        self.vocabulary = vectorizer.vocabulary_
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.pattern = re.compile(vectorizer.token_pattern)
+        self.lowercase = bool(vectorizer.lowercase)
+        folds = model.calibrated_classifiers_
+        self.weight = np.stack([np.asarray(f.estimator.coef_[0], dtype=np.float64) for f in folds], axis=1)
+        self.intercept = np.array([float(f.estimator.intercept_[0]) for f in folds])
+        self.a = np.array([float(f.calibrators[0].a_) for f in folds])
+        self.b = np.array([float(f.calibrators[0].b_) for f in folds])
+
+    def predict_prob(self, texts: Sequence[str]) -> list[float]:
+        import numpy as np
+
+        out = []
+        for text in texts:
+            counts: dict[int, int] = {}
+            for token in self.pattern.findall(text.lower() if self.lowercase else text):
+                j = self.vocabulary.get(token)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            df = self.intercept.copy()
+            if counts:
+                idx = np.fromiter(counts, dtype=np.int64, count=len(counts))
+                tfidf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts)) * self.idf[idx]
+                tfidf /= np.sqrt((tfidf * tfidf).sum())
+                df += tfidf @ self.weight[idx]
+            out.append(float(np.mean(1.0 / (1.0 + np.exp(self.a * df + self.b)))))
+        return out
+
+
+_profanity: list[_LinearProfanity] = []
+
+
+def _profanity_model() -> _LinearProfanity:
+    with _nlp_lock:
+        if not _profanity:
+            from profanity_check import profanity_check
+
+            _profanity.append(_LinearProfanity(profanity_check.vectorizer, profanity_check.model))
+        return _profanity[0]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from elens import ElensError, InputError
+
+_CATEGORY_ID = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass
@@ -23,6 +26,12 @@ class Head:
     bias: Any
     scale: Any
     shift: Any
+    embedding_model: str = ""
+
+    def subset(self, categories: list[str]) -> "Head":
+        idx = [self.categories.index(c) for c in categories]
+        return Head(list(categories), self.weight[idx], self.bias[idx], self.scale[idx], self.shift[idx],
+                    self.embedding_model)
 
     def predict(self, embeddings: Any) -> Any:
         import numpy as np
@@ -38,11 +47,19 @@ def load_head(path: str | Path) -> Head:
     path = Path(path)
     if not path.is_file():
         raise ElensError(f"{path}: no such head file (train one with `elens train text-head`)")
-    tensors = load_file(str(path))
-    with safe_open(str(path), framework="np") as fh:
-        meta = fh.metadata() or {}
-    categories = json.loads(meta.get("categories", "[]"))
-    return Head(categories, tensors["weight"], tensors["bias"], tensors["scale"], tensors["shift"])
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="np") as fh:
+            meta = fh.metadata() or {}
+        categories = json.loads(meta.get("categories", "[]"))
+        head = Head(categories, tensors["weight"], tensors["bias"], tensors["scale"], tensors["shift"],
+                    meta.get("embedding_model", ""))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError
+        raise ElensError(f"{path}: not an elens text-head file ({exc})") from None
+    k = len(categories)
+    if not categories or head.weight.shape[0] != k or any(t.shape != (k,) for t in (head.bias, head.scale, head.shift)):
+        raise ElensError(f"{path}: not an elens text-head file (shapes do not match {k} categories)")
+    return head
 
 
 def read_labeled_csv(path: str | Path) -> tuple[list[str], list[str]]:
@@ -61,8 +78,12 @@ def read_labeled_csv(path: str | Path) -> tuple[list[str], list[str]]:
                     raise InputError(f"{path}:{line}: prompt: empty")
                 if not category:
                     raise InputError(f"{path}:{line}: category: empty (use 'safe' for a safe prompt)")
+                if not _CATEGORY_ID.fullmatch(category):
+                    raise InputError(f"{path}:{line}: category: {category!r} is not a category id ([a-z][a-z0-9_]*)")
                 prompts.append(prompt)
                 labels.append(category)
+    except csv.Error as exc:
+        raise InputError(f"{path}:{reader.line_num}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:

@@ -1,0 +1,1 @@
+"""elens-clip: the image check ``clip-concepts`` (open_clip)."""
