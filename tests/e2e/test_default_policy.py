@@ -62,17 +62,12 @@ def test_generate_delivers_and_records_plan_and_measures(tmp_path, tiny_sd_path)
 
 def forced_policy(tmp_path: Path, tiny_sd_path, heads: dict[str, float]) -> Path:
     """A policy on the default one with a CLIP head whose score is constant (its bias), to force an action."""
-    import open_clip
     import torch
     from safetensors.torch import save_file
 
-    from ..image.test_clip import TINY
+    from ..image._tiny_models import build_tiny_clip
 
-    config = tmp_path / "elens-tiny-clip.json"
-    config.write_text(json.dumps(TINY))
-    open_clip.add_model_config(str(config))
-    torch.manual_seed(0)
-    torch.save(open_clip.create_model("elens-tiny-clip", pretrained=None).state_dict(), tmp_path / "clip.pt")
+    clip = build_tiny_clip(tmp_path / "clip")
     tensors = {}
     for category, bias in heads.items():
         tensors[f"{category}.weight"] = torch.zeros(1, 16)
@@ -89,7 +84,7 @@ pipeline:
     - plugin: nudenet
     - plugin: faces
     - plugin: clip-concepts
-      options: {{model: elens-tiny-clip, pretrained: clip.pt, model_config: elens-tiny-clip.json,
+      options: {{model: {clip["model"]}, pretrained: {clip["pretrained"]}, model_config: {clip["model_config"]},
                 heads: heads.safetensors, categories: [{", ".join(heads)}]}}
 """)
     return policy
