@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import structlog
 
+from . import bias
 from .errors import ElensError
 from .images import sha256_image
 from .judge import MalformedOutput, check_batch, judge_measurements, judge_signal, split_outputs, strongest
@@ -453,11 +454,11 @@ class Pipeline:
                 raise
             except Exception as exc:
                 failures.append(self._failure(rec, "revise", info, exc))
-        bias = [f for f in findings if f.triggered and f.category.startswith("bias.")]
-        if bias and state.assigned:
+        unbalanced = [f for f in findings if f.triggered and f.category.startswith("bias.")]
+        if unbalanced and state.assigned:
             wanted = next(iter(state.assigned.values()))
             # Say the assigned values again, last, so the backend weighs them more.
-            extra = [wanted[f.category.split(".", 1)[1]] for f in bias if f.category.split(".", 1)[1] in wanted]
+            extra = [wanted[f.category.split(".", 1)[1]] for f in unbalanced if f.category.split(".", 1)[1] in wanted]
             prompt = f"{prompt}, {', '.join(dict.fromkeys(extra))}" if extra else prompt
         return prompt
 
@@ -538,9 +539,9 @@ class Pipeline:
         images = self.run_images(rec, states, text=text, negative=text.negative_prompt, options=options,
                                  can_regenerate=True, failures=failures)
         backend, info = self._backend()
-        bias = {"planned": text.planned_bias, "measured": measured_bias(self.policy, images)}
+        summary = {"planned": text.planned_bias, "measured": measured_bias(self.policy, images)}
         return GenerationResult(rec.request_id, text, tuple(images), getattr(backend, "model_id", info.id),
-                                bias, tuple(failures))
+                                summary, tuple(failures))
 
     def moderate(self, rec: Recorder, images: Sequence[Any], sources: Sequence[str | None],
                  prompt: str | None) -> GenerationResult:
@@ -555,8 +556,8 @@ class Pipeline:
             rec.event("image.received", index=state.index, source=state.source, sha256=sha256_image(state.image))
         results = self.run_images(rec, states, text=text, negative=None, options={}, can_regenerate=False,
                                   failures=failures)
-        bias = {"measured": measured_bias(self.policy, results)}
-        return GenerationResult(rec.request_id, text, tuple(results), None, bias, tuple(failures))
+        summary = {"measured": measured_bias(self.policy, results)}
+        return GenerationResult(rec.request_id, text, tuple(results), None, summary, tuple(failures))
 
     def close(self) -> None:
         if self._executor is not None:
@@ -583,9 +584,10 @@ def _plain(value: Any) -> Any:
 
 
 def bias_report(policy: Any, assigned: Sequence[Mapping[str, Mapping[str, str]]]) -> dict[str, Any]:
-    """Imbalance of the values dealt to single-person images, per attribute."""
+    """Imbalance of the values dealt to single-person images, per attribute the plan diversified."""
     rows = [next(iter(a.values())) for a in assigned if len(a) == 1]
-    return _imbalance(policy, rows)
+    # An attribute the prompt fixed was not planned: leave it out rather than call it unmeasured.
+    return {k: v for k, v in bias.report(rows, _attributes(policy)).items() if v != bias.NOT_MEASURED}
 
 
 def measured_bias(policy: Any, images: Sequence[ImageResult]) -> dict[str, Any]:
@@ -602,21 +604,8 @@ def measured_bias(policy: Any, images: Sequence[ImageResult]) -> dict[str, Any]:
             values.setdefault(m.attribute, m.value)
         if values:
             rows.append(values)
-    report = _imbalance(policy, rows)
-    for attr in (a["id"] for a in (policy.bias or {}).get("attributes", [])):
-        if rows and attr not in report:
-            report[attr] = "not measured"
-    return report
+    return bias.report(rows, _attributes(policy))
 
 
-def _imbalance(policy: Any, rows: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    from . import bias
-
-    out: dict[str, Any] = {}
-    if not rows:
-        return out
-    for attribute in (policy.bias or {}).get("attributes", []):
-        values = [row[attribute["id"]] for row in rows if attribute["id"] in row]
-        if values:
-            out[attribute["id"]] = round(bias.imbalance_for(attribute, values), 6)
-    return out
+def _attributes(policy: Any) -> list[Mapping[str, Any]]:
+    return (policy.bias or {}).get("attributes", [])
