@@ -24,9 +24,12 @@ class Lens:
     """A value policy around a text-to-image pipeline.
 
     ``Lens(policy)`` takes a :class:`elens.policy.Policy` or a path to a policy file.
-    ``audit_path`` overrides the policy's ``audit.path``. ``plugins`` registers extra
-    plugin objects beside the installed ones (useful in tests); ``registry`` replaces
-    plugin discovery altogether.
+    ``audit_path`` overrides the policy's ``audit.path``. ``audit`` replaces the log
+    altogether with any object that has ``append(records) -> records`` (the batch
+    engines hand the records of a worker back to the one process that writes the
+    log); the audit sinks then get what it returns. ``plugins`` registers extra
+    plugin objects beside the installed ones (useful in tests); ``registry``
+    replaces plugin discovery altogether.
     """
 
     def __init__(
@@ -34,29 +37,70 @@ class Lens:
         policy: Policy | str | os.PathLike,
         *,
         audit_path: str | os.PathLike | None = None,
+        audit: Any = None,
         plugins: Iterable[Any] = (),
         registry: Registry | None = None,
     ):
         self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
         self.registry = registry or Registry(make_manager(plugins))
         self.registry.check(self.policy)
-        self.audit = AuditLog(audit_path or self.policy.audit.get("path", "elens-audit.jsonl"))
+        self.audit = audit or AuditLog(audit_path or self.policy.audit.get("path", "elens-audit.jsonl"),
+                                       rotate_bytes=self.policy.audit.get("rotate_bytes"))
         self._pipeline = Pipeline(self.policy, self.registry)
-        self._sinks: list[Any] | None = None
+        self._sinks = Sinks(self.policy, self.registry)
 
     # -- public API ----------------------------------------------------------------
-    def check_prompt(self, prompt: str, n: int = 1, seed: int = 0) -> PromptResult:
-        """Run the text half: checks, revision rounds and the per-image plan for ``n`` images."""
-        rec = self._start("check", prompt=prompt, n=n, seed=seed)
+    def check_prompt(self, prompt: str, n: int = 1, seed: int = 0, *,
+                     tags: Mapping[str, Any] | None = None) -> PromptResult:
+        """Run the text half: checks, revision rounds and the per-image plan for ``n`` images.
+
+        ``tags`` (JSON values) are written into the request's ``request.received``
+        record, e.g. which batch item or which user the request came from.
+        """
+        rec = self._start("check", prompt=prompt, n=n, seed=seed, tags=tags)
         return self._finish(rec, lambda: self._pipeline.run_text(rec, prompt, n, seed))
 
-    def generate(self, prompt: str, n: int = 1, seed: int | None = None, **options: Any) -> GenerationResult:
+    def check_prompts(self, prompts: Sequence[str], n: int = 1, seed: int = 0, *,
+                      tags: Sequence[Mapping[str, Any] | None] | None = None) -> list[PromptResult]:
+        """:meth:`check_prompt` on many prompts, one request each, with each round of
+        text checks run once for the whole batch (much faster for model-based checks).
+
+        Every prompt is validated first; an invalid one raises :class:`InputError`
+        naming its index and nothing runs. All the batch's records go to the log in
+        one append, after every request has been decided.
+        """
+        prompts = list(prompts)
+        tags = list(tags) if tags is not None else [None] * len(prompts)
+        if len(tags) != len(prompts):
+            raise InputError(f"{len(prompts)} prompts but {len(tags)} tags")
+        for i, prompt in enumerate(prompts):
+            try:
+                self.validate_prompt(prompt)
+            except InputError as exc:
+                raise InputError(f"prompt {i}: {exc}") from None
+        recs = [self._start("check", prompt=p, n=n, seed=seed, tags=t) for p, t in zip(prompts, tags)]
+        try:
+            results = self._pipeline.run_texts(recs, prompts, n, seed)
+        except BaseException as exc:  # interrupted: still record every request
+            results = [exc] * len(recs)
+        for rec, result in zip(recs, results):
+            failed = isinstance(result, BaseException)
+            self._conclude(rec, None if failed else result, result if failed else None)
+        self._write([r for rec in recs for r in rec.records])
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results  # type: ignore[return-value]
+
+    def generate(self, prompt: str, n: int = 1, seed: int | None = None, *,
+                 tags: Mapping[str, Any] | None = None, **options: Any) -> GenerationResult:
         """Check and plan ``prompt``, generate ``n`` images, inspect and rectify each one.
 
         ``options`` go to the backend (steps, guidance, width, height). Blocked
-        images are reported with ``status == "blocked"`` and no image.
+        images are reported with ``status == "blocked"`` and no image. ``tags`` as
+        in :meth:`check_prompt`.
         """
-        rec = self._start("generate", prompt=prompt, n=n, seed=seed)
+        rec = self._start("generate", prompt=prompt, n=n, seed=seed, tags=tags)
         return self._finish(rec, lambda: self._pipeline.generate(rec, prompt, n, seed, options))
 
     def moderate(self, images: Sequence[Any], prompt: str | None = None) -> GenerationResult:
@@ -75,7 +119,7 @@ class Lens:
                 loaded.append(item)
                 sources.append(None)
         if prompt is not None:
-            self._check_prompt_input(prompt)
+            self.validate_prompt(prompt)
         rec = self._start("moderate", prompt=prompt, n=len(loaded), seed=None, validate=False)
         return self._finish(rec, lambda: self._pipeline.moderate(rec, loaded, sources, prompt))
 
@@ -89,7 +133,8 @@ class Lens:
         self.close()
 
     # -- requests ------------------------------------------------------------------
-    def _check_prompt_input(self, prompt: Any) -> None:
+    def validate_prompt(self, prompt: Any) -> None:
+        """Raise :class:`InputError` (one line) if the policy's limits refuse ``prompt`` as input."""
         if not isinstance(prompt, str):
             raise InputError(f"the prompt must be text, got {type(prompt).__name__}")
         if not prompt.strip():
@@ -101,28 +146,37 @@ class Lens:
         if bad:
             raise InputError(f"the prompt contains control characters ({', '.join(bad[:5])})")
 
-    def _start(self, kind: str, *, prompt: str | None, n: int, seed: int | None, validate: bool = True) -> Recorder:
+    def _start(self, kind: str, *, prompt: str | None, n: int, seed: int | None, validate: bool = True,
+               tags: Mapping[str, Any] | None = None) -> Recorder:
         if validate:
-            self._check_prompt_input(prompt)
+            self.validate_prompt(prompt)
         if not isinstance(n, int) or n < 1:
             raise InputError(f"the number of images must be a positive integer, got {n!r}")
         max_images = int(self.policy.limits.get("max_images", 16))
         if n > max_images:
             raise InputError(f"{n} images requested; limits.max_images is {max_images}")
         rec = Recorder(self.policy, kind)
-        rec.event("request.received", kind=kind, prompt=rec.prompt(prompt), n=n, seed=seed)
+        extra = {"tags": dict(tags)} if tags else {}
+        rec.event("request.received", kind=kind, prompt=rec.prompt(prompt), n=n, seed=seed, **extra)
         return rec
 
     def _finish(self, rec: Recorder, run: Any) -> Any:
         """Run the request, then write its records; no result leaves without its record."""
-        import time
-
         error: BaseException | None = None
         result = None
         try:
             result = run()
         except BaseException as exc:  # record the failure, then let it go on
             error = exc
+        self._conclude(rec, result, error)
+        self._write(rec.records)
+        if error is not None:
+            raise error
+        return result
+
+    def _conclude(self, rec: Recorder, result: Any, error: BaseException | None) -> None:
+        import time
+
         status = result.status if result is not None else "error"
         fields: dict[str, Any] = {"status": status, "duration_ms": round((time.perf_counter() - rec.started) * 1000, 3)}
         if error is not None:
@@ -138,21 +192,27 @@ class Lens:
             fields["bias"] = {"planned": dict(result.planned_bias)}
             fields["final_prompt"] = rec.prompt(result.final_prompt)
         rec.event("request.completed", **fields)
-        written = self.audit.append(rec.records)
-        self._send_to_sinks(written)
-        if error is not None:
-            raise error
-        return result
 
-    def _send_to_sinks(self, records: Sequence[Mapping[str, Any]]) -> None:
+    def _write(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self._sinks.send(self.audit.append(records))
+
+
+class Sinks:
+    """The policy's audit sinks, built on first use. A sink that fails is logged and skipped:
+    the log file is the record of truth."""
+
+    def __init__(self, policy: Policy, registry: Registry):
+        self.policy = policy
+        self.registry = registry
+        self._sinks: list[Any] | None = None
+
+    def send(self, records: Sequence[Mapping[str, Any]]) -> None:
         if self._sinks is None:
-            self._sinks = []
-            for kind, path, entry in policy_entries(self.policy):
-                if kind == "audit_sink":
-                    self._sinks.append(self.registry.build(kind, path, dict(entry), self.policy)[0])
+            self._sinks = [self.registry.build(kind, path, dict(entry), self.policy)[0]
+                           for kind, path, entry in policy_entries(self.policy) if kind == "audit_sink"]
         for sink in self._sinks:
             for record in records:
                 try:
                     sink.write(record)
-                except Exception as exc:  # the log file is the record of truth; a sink may not stop it
+                except Exception as exc:
                     log.warning("audit_sink_error", sink=type(sink).__name__, error=str(exc))

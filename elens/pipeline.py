@@ -97,10 +97,11 @@ class Pipeline:
             self._built[path] = self.registry.build(kind, path, dict(entry), self.policy)
         return self._built[path]
 
-    def _call(self, entry: Mapping[str, Any], fn: Callable[..., Any], *args: Any) -> Any:
+    def _call(self, entry: Mapping[str, Any], fn: Callable[..., Any], *args: Any, scale: int = 1) -> Any:
         timeout = entry.get("timeout_s")
         if not timeout:
             return fn(*args)
+        timeout = timeout * max(1, scale)
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="elens-plugin")
         future = self._executor.submit(fn, *args)
@@ -123,25 +124,36 @@ class Pipeline:
         return failure
 
     # -- text -----------------------------------------------------------------------
-    def _text_checks(self, rec: Recorder, prompt: str, failures: list) -> tuple[list[Finding], bool]:
-        """Run every text check on ``prompt``; returns findings and whether a failure blocks."""
-        findings: list[Finding] = []
-        blocked = False
+    def text_checks_batch(self, recs: Sequence[Recorder], prompts: Sequence[str],
+                          failures: Sequence[list]) -> list[tuple[list[Finding], bool]]:
+        """Run every text check once on a batch of prompts (one request each).
+
+        Returns, per prompt, its findings and whether a failure blocks it. A check
+        that fails, fails for every prompt of the batch; ``timeout_s`` covers one
+        call, so it is scaled by the batch size.
+        """
+        out: list[tuple[list[Finding], bool]] = [([], False) for _ in prompts]
         for i, entry in enumerate(self.policy.pipeline.get("text_checks") or []):
             info: Any = entry
             try:
                 check, info = self.component("text_check", ("pipeline", "text_checks", i), entry)
-                outputs = check_batch(self._call(entry, check.check, [prompt]), 1)[0]
-                signals, measurements = split_outputs(outputs)
-                if measurements:
-                    raise MalformedOutput("a text check returned measurements")
-                findings.extend(judge_signal(self.policy, "text", s, info) for s in signals)
+                outputs = check_batch(self._call(entry, check.check, list(prompts), scale=len(prompts)), len(prompts))
+                judged = []
+                for per_prompt in outputs:
+                    signals, measurements = split_outputs(per_prompt)
+                    if measurements:
+                        raise MalformedOutput("a text check returned measurements")
+                    judged.append([judge_signal(self.policy, "text", s, info) for s in signals])
+                for (found, _), more in zip(out, judged):
+                    found.extend(more)
             except ElensError:
                 raise
             except Exception as exc:
-                failures.append(self._failure(rec, "text", info, exc))
-                blocked = blocked or self.policy.failure_mode("text") == "block"
-        return findings, blocked
+                blocks = self.policy.failure_mode("text") == "block"
+                for j, rec in enumerate(recs):
+                    failures[j].append(self._failure(rec, "text", info, exc))
+                    out[j] = (out[j][0], out[j][1] or blocks)
+        return out
 
     def _reviser(self) -> tuple[Any, ComponentInfo] | None:
         entry = self.policy.pipeline.get("reviser")
@@ -161,6 +173,48 @@ class Pipeline:
             return None
 
     def run_text(self, rec: Recorder, prompt: str, n: int, seed: int, *, plan: bool = True) -> PromptResult:
+        """The text half of one request."""
+        result = self.run_texts([rec], [prompt], n, seed, plan=plan)[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def run_texts(self, recs: Sequence[Recorder], prompts: Sequence[str], n: int, seed: int, *,
+                  plan: bool = True) -> list[PromptResult | BaseException]:
+        """The text half of many requests, each round's checks run once for every prompt
+        still in play. Returns, per request, its result or the exception that ended it."""
+        rounds = [self._text_rounds(rec, prompt, n, seed, plan) for rec, prompt in zip(recs, prompts)]
+        out: list[PromptResult | BaseException | None] = [None] * len(rounds)
+        asked: dict[int, str] = {}
+
+        def step(i: int, answer: Any) -> None:
+            try:
+                asked[i] = rounds[i].send(answer)
+            except StopIteration as stop:
+                out[i] = stop.value
+            except Exception as exc:
+                out[i] = exc
+
+        for i in range(len(rounds)):
+            step(i, None)
+        while asked:
+            todo, asked = asked, {}
+            failures: list[list] = [[] for _ in todo]
+            start = time.perf_counter()
+            try:
+                checked = self.text_checks_batch([recs[i] for i in todo], list(todo.values()), failures)
+            except Exception as exc:
+                for i in todo:
+                    out[i] = exc
+                continue
+            each = round((time.perf_counter() - start) * 1000 / len(todo), 3)
+            for i, (findings, blocked), fails in zip(todo, checked, failures):
+                step(i, (findings, blocked, fails, each))
+        return out  # type: ignore[return-value]
+
+    def _text_rounds(self, rec: Recorder, prompt: str, n: int, seed: int, plan: bool):
+        """One request's text half as a generator: it yields each prompt to check and is
+        sent back (findings, whether a failure blocks, the failures, duration in ms)."""
         limits = self.policy.limits
         failures: list[PluginFailure] = []
         revisions: list[Revision] = []
@@ -171,8 +225,8 @@ class Pipeline:
         rounds: list[tuple[str, tuple[Finding, ...]]] = []
         max_revisions = int(limits.get("max_revisions", 2))
         for round_ in range(max_revisions + 1):
-            start = time.perf_counter()
-            findings, failed_closed = self._text_checks(rec, current, failures)
+            findings, failed_closed, check_failures, duration_ms = yield current
+            failures.extend(check_failures)
             all_findings = findings
             rounds.append((current, tuple(findings)))
             for f in findings:
@@ -195,7 +249,7 @@ class Pipeline:
                 prompt=rec.prompt(current),
                 findings=[f.as_dict() for f in findings],
                 decision=decision,
-                duration_ms=_ms(start),
+                duration_ms=duration_ms,
             )
             if decision == "refuse":
                 status = "refused"

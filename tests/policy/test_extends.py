@@ -310,3 +310,16 @@ def test_from_dict_fields_have_no_line_but_inherited_ones_keep_theirs():
         Policy.from_dict(bad, source="mine.yaml")
     assert (err.value.file, err.value.line, err.value.field) == ("mine.yaml", None, "categories[0].thresholds.text")
     assert str(err.value).startswith("mine.yaml: categories[0].thresholds.text: ")
+
+
+def test_a_component_naming_another_plugin_replaces_the_inherited_one(tmp_path):
+    from elens.policy import load_policy
+
+    child = tmp_path / "child.yaml"
+    child.write_text('elens: 1\nextends: builtin:default\nmetadata: {name: c, version: "1"}\n'
+                     'pipeline:\n  backend: {plugin: tiny}\n')
+    assert load_policy(child).pipeline["backend"] == {"plugin": "tiny"}
+    child.write_text('elens: 1\nextends: builtin:default\nmetadata: {name: c, version: "1"}\n'
+                     'pipeline:\n  backend: {plugin: diffusers, options: {steps: 3}}\n')
+    options = load_policy(child).pipeline["backend"]["options"]
+    assert options["steps"] == 3 and "model" in options  # same plugin: options merge
