@@ -399,6 +399,7 @@ class Pipeline:
                 negative_prompt=rec.prompt(negative),
                 sha256=sha256_image(state.image),
                 duration_ms=round(each, 3),
+                **self._before(state.image),
             )
 
     # -- images -----------------------------------------------------------------------
@@ -564,6 +565,15 @@ class Pipeline:
         extra = [f for f in todo if f not in findings]
         return self._final(rec, state, "edited", findings + extra, measurements, actions + ["blur"], "")
 
+    def _before(self, image: Any) -> dict[str, Any]:
+        """A thumbnail of an image as it came in, when the policy keeps images: the
+        reviewer's "before" beside an edited or withheld result."""
+        from .audit import image_record
+
+        if self.policy.audit.get("image_retention", "hash") not in ("thumbnail", "full"):
+            return {}
+        return {"image": image_record(image, "thumbnail")}
+
     def _final(self, rec: Recorder, state: _ImageState, status: str, findings: list[Finding],
                measurements: tuple, actions: list[str], reason: str) -> ImageResult:
         from .audit import image_record
@@ -607,7 +617,8 @@ class Pipeline:
         states = [_ImageState(i, img.convert("RGB"), prompt, None, {}, source=src)
                   for i, (img, src) in enumerate(zip(images, sources))]
         for state in states:
-            rec.event("image.received", index=state.index, source=state.source, sha256=sha256_image(state.image))
+            rec.event("image.received", index=state.index, source=state.source, sha256=sha256_image(state.image),
+                      **self._before(state.image))
         results = self.run_images(rec, states, text=text, negative=None, options={}, can_regenerate=False,
                                   failures=failures)
         summary = {"measured": measured_bias(self.policy, results)}
