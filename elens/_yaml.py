@@ -11,6 +11,7 @@ a limit on nesting depth.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -59,7 +60,12 @@ def field_name(path: tuple) -> str:
     """``("categories", 3, "thresholds", "text")`` -> ``categories[3].thresholds.text``."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).isprintable():  # a newline or control character would break the one-line error
+            out += "[" + json.dumps(str(part)) + "]"
+        else:
+            out += f".{part}" if out else str(part)
     return out
 
 

@@ -55,10 +55,19 @@ def redact(text: str | None, mode: str) -> Any:
     if text is None or mode == "none":
         return text
     if mode == "hash":
-        return {"sha256": hashlib.sha256(text.encode()).hexdigest()}
+        try:
+            return {"sha256": hashlib.sha256(text.encode()).hexdigest()}
+        except UnicodeEncodeError as exc:
+            raise AuditError(f"the prompt cannot be recorded: {_not_unicode(exc)}") from None
     if mode == "drop":
         return None
     raise ValueError(f"unknown redaction mode {mode!r}")
+
+
+def _not_unicode(exc: UnicodeEncodeError) -> str:
+    char = exc.object[exc.start] if isinstance(exc.object, str) else "?"
+    return (f"the text is not valid Unicode (U+{ord(char):04X}, a lone surrogate: undecodable bytes "
+            f"in the input?)")
 
 
 def image_record(image: Any, retention: str) -> dict[str, Any]:
@@ -125,8 +134,8 @@ def _last_record(file: Path, fh: Any, size: int) -> tuple[str, int]:
     fh.seek(0)
     lineno = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
     lineno += 0 if last.endswith(b"\n") else 1
-    raise AuditError(f"{file}:{lineno}: the last line {problem}; refusing to chain onto it "
-                     f"(run `elens audit verify {file}` and repair the log)")
+    raise AuditError(f"{file}:{lineno}: the last line {problem}, at byte {size - len(last)}; refusing to chain "
+                     f"onto it (run `elens audit verify {file}` and repair the log)")
 
 
 class AuditLog:
@@ -157,7 +166,10 @@ class AuditLog:
                 if self.rotate_bytes and size >= self.rotate_bytes:
                     self._rotate()
                     continue  # the finally below unlocks; the next round opens the fresh file
-                written, data = self._chain(records, prev, seq, key)
+                try:
+                    written, data = self._chain(records, prev, seq, key)
+                except UnicodeEncodeError as exc:
+                    raise AuditError(f"{self.path}: nothing written: {_not_unicode(exc)}") from None
                 self._write(fd, data, size)
                 return written
             finally:
@@ -349,11 +361,15 @@ def verify(path: str | os.PathLike) -> VerifyResult:
         return VerifyResult(False, count, path, line, seq, problem, str(file), expected - 1, prev, names, bool(key))
 
     lines = _lines(path)
+    current, offset = None, 0  # the byte at which the line starts, in its own file
     try:
         for file, lineno, raw in lines:
+            if file != current:
+                current, offset = file, 0
             if not raw.endswith(b"\n"):
-                return bad(file, lineno, expected, f"truncated: the last line is incomplete ({len(raw)} bytes, "
-                                                f"no newline); the {count} records before it verify")
+                return bad(file, lineno, expected, f"truncated: the last line is incomplete ({len(raw)} bytes "
+                                                f"from byte {offset}, no newline); the {count} records before "
+                                                f"it verify (cut the file to {offset} bytes to keep just them)")
             try:
                 record = json.loads(raw)
                 seq, stated_prev, stated_hash = int(record["seq"]), str(record["prev"]), str(record["hash"])
@@ -381,6 +397,7 @@ def verify(path: str | os.PathLike) -> VerifyResult:
                                     f"{file}:{lineno} chains to a different hash)",
                                     str(prev_where[0]), seq - 2, "", names, bool(key))
             prev, expected, count, prev_where = stated_hash, seq + 1, count + 1, (file, lineno)
+            offset += len(raw)
     except OSError as exc:
         return VerifyResult(False, count, path, problem=f"cannot read: {exc.strerror or exc}", files=names)
     return VerifyResult(True, count, path, last_seq=expected - 1, last_hash=prev, files=names,

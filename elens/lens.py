@@ -100,6 +100,7 @@ class Lens:
         images are reported with ``status == "blocked"`` and no image. ``tags`` as
         in :meth:`check_prompt`.
         """
+        self._check_size(options)
         rec = self._start("generate", prompt=prompt, n=n, seed=seed, tags=tags)
         return self._finish(rec, lambda: self._pipeline.generate(rec, prompt, n, seed, options))
 
@@ -139,12 +140,26 @@ class Lens:
             raise InputError(f"the prompt must be text, got {type(prompt).__name__}")
         if not prompt.strip():
             raise InputError("the prompt is empty")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as exc:  # bytes that were not UTF-8, smuggled in as lone surrogates
+            raise InputError(f"the prompt is not valid Unicode text (U+{ord(prompt[exc.start]):04X} at character "
+                             f"{exc.start}: undecodable bytes in the input?)") from None
         limit = int(self.policy.limits.get("max_prompt_chars", 2000))
         if len(prompt) > limit:
             raise InputError(f"the prompt has {len(prompt)} characters; limits.max_prompt_chars is {limit}")
         bad = sorted({f"U+{ord(c):04X}" for c in prompt if c in _CONTROL})
         if bad:
             raise InputError(f"the prompt contains control characters ({', '.join(bad[:5])})")
+
+    def _check_size(self, options: Mapping[str, Any]) -> None:
+        width, height = options.get("width"), options.get("height")
+        for name, value in (("width", width), ("height", height)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        limit = int(self.policy.limits.get("max_image_pixels", 50_000_000))
+        if width and height and width * height > limit:
+            raise InputError(f"{width}x{height} images exceed limits.max_image_pixels ({limit})")
 
     def _start(self, kind: str, *, prompt: str | None, n: int, seed: int | None, validate: bool = True,
                tags: Mapping[str, Any] | None = None) -> Recorder:

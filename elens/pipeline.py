@@ -8,8 +8,8 @@ writes them to the audit log in one durable append when the request ends.
 
 from __future__ import annotations
 
-import concurrent.futures
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -89,7 +89,6 @@ class Pipeline:
         self.policy = policy
         self.registry = registry
         self._built: dict[tuple, tuple[Any, ComponentInfo]] = {}
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- components -----------------------------------------------------------------
     def component(self, kind: str, path: tuple, entry: Mapping[str, Any]) -> tuple[Any, ComponentInfo]:
@@ -102,13 +101,24 @@ class Pipeline:
         if not timeout:
             return fn(*args)
         timeout = timeout * max(1, scale)
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="elens-plugin")
-        future = self._executor.submit(fn, *args)
-        try:
-            return future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
-            raise PluginTimeout(f"timed out after {timeout} s") from None
+        # A daemon thread per timed call: one that never returns is abandoned, and it
+        # neither holds a pool slot that later calls wait for nor keeps the process alive.
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["value"] = fn(*args)
+            except BaseException as exc:  # handed to the caller below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run, name="elens-plugin", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise PluginTimeout(f"timed out after {timeout} s")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
 
     def _failure(self, rec: Recorder, stage: str, info_or_entry: Any, exc: BaseException) -> PluginFailure:
         mode = self.policy.failure_mode(stage)
@@ -625,9 +635,8 @@ class Pipeline:
         return GenerationResult(rec.request_id, text, tuple(results), None, summary, tuple(failures))
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Let go of the built components (and the models they hold)."""
+        self._built.clear()
 
 
 def _measurement(m: Measurement, info: ComponentInfo) -> dict[str, Any]:

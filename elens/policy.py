@@ -13,6 +13,8 @@ it sits deep in an ``extends`` chain.
   id updates that entry's fields (recursively), a new id is appended, and
   ``{id: x, remove: true}`` drops the inherited entry;
 - every other list (terms, values, text_checks...) is replaced as a whole;
+- a component (``{plugin, options}``) that names another plugin replaces the inherited
+  one as a whole: the old plugin's options would not fit the new one;
 - a relative ``extends`` resolves against the extending file's folder and may not
   leave it; ``builtin:NAME`` names a policy shipped in ``elens/policies/``;
   a cycle (a policy reaching itself again) is an error.
@@ -24,6 +26,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,7 +36,7 @@ from typing import Any, Iterable, Mapping
 
 import jsonschema
 
-from ._yaml import LDict, LList, field_name, parse
+from ._yaml import MAX_BYTES, MAX_DEPTH, LDict, LList, field_name, parse
 from .errors import PolicyError
 
 __all__ = ["Policy", "load_policy", "schema", "builtin_policies", "BUILTIN_DIR", "DEFAULTS"]
@@ -113,7 +116,7 @@ class Policy:
         """A policy from already-parsed data (errors name ``source`` but no line)."""
         if not isinstance(data, Mapping):
             raise PolicyError(source, None, "", "a policy must be a mapping at the top level")
-        tree = _to_tree(copy.deepcopy(dict(data)), str(source))
+        tree = _to_tree(dict(data), str(source))
         chain = (str(Path(source).resolve()),) if source != "<inline>" else ()
         return cls._finish(_resolve(tree, source, _base_dir(source), chain), source)
 
@@ -196,9 +199,11 @@ def _builtin_path(ref: str, file: str, line: int | None) -> Path:
 def _load_file(file: Path, chain: tuple[str, ...]) -> Any:
     display = str(file)
     try:
-        if file.stat().st_size > 2 * 1024 * 1024:
-            raise PolicyError(display, None, "", "the file is larger than 2 MB")
-        raw = file.read_bytes()
+        # Read at most one byte past the limit: /dev/zero or an endless pipe is refused, not swallowed.
+        with open(file, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise PolicyError(display, None, "", f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB")
     except FileNotFoundError:
         raise PolicyError(display, None, "", "no such policy file") from None
     except OSError as exc:
@@ -247,6 +252,8 @@ def _apply_extends(tree: LDict, source: str, base: Path, chain: tuple[str, ...])
 
 
 def _merge(parent: Any, child: Any, path: tuple) -> Any:
+    if isinstance(parent, dict) and isinstance(child, dict) and _other_plugin(parent, child):
+        return child  # another plugin: the inherited options were written for the old one
     if isinstance(parent, dict) and isinstance(child, dict):
         out = LDict(parent)
         out.lines = dict(getattr(parent, "lines", {}))
@@ -283,18 +290,46 @@ def _merge(parent: Any, child: Any, path: tuple) -> Any:
     return child
 
 
-def _to_tree(value: Any, source: str) -> Any:
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _other_plugin(parent: Mapping[str, Any], child: Mapping[str, Any]) -> bool:
+    return "plugin" in child and "plugin" in parent and child["plugin"] != parent["plugin"]
+
+
+def _to_tree(value: Any, source: str, path: tuple = ()) -> Any:
+    """Copy JSON-like data into LDict/LList, refusing what a YAML policy could not hold."""
     # Data from Python has no lines, but it has a source: a field set here is located
     # as (source, None), never at the line of an inherited field it overrides.
     here = (source, None)
-    if isinstance(value, dict):
-        out = LDict({k: _to_tree(v, source) for k, v in value.items()})
+    if len(path) > MAX_DEPTH:
+        raise PolicyError(source, None, field_name(path), f"nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, Mapping):
+        out = LDict()
+        for k, v in value.items():
+            if not isinstance(k, str) or not _is_unicode(k):
+                what = type(k).__name__ if not isinstance(k, str) else "not valid Unicode text"
+                raise PolicyError(source, None, field_name(path), f"the key {k!r} is {what}; a policy's keys are text")
+            out[k] = _to_tree(v, source, path + (k,))
         out.lines = {k: here for k in out}
     elif isinstance(value, (list, tuple)):
-        out = LList([_to_tree(v, source) for v in value])
+        out = LList([_to_tree(v, source, path + (i,)) for i, v in enumerate(value)])
         out.lines = [here] * len(out)
-    else:
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise PolicyError(source, None, field_name(path), "a number must be finite (not inf or nan)")
+    elif isinstance(value, str) and not _is_unicode(value):
+        raise PolicyError(source, None, field_name(path), "not valid Unicode text (a lone surrogate)")
+    elif value is None or isinstance(value, (str, int, float, bool)):
         return value
+    else:
+        raise PolicyError(source, None, field_name(path),
+                          f"a {type(value).__name__} is not a policy value (text, numbers, true/false, null, "
+                          f"lists and mappings only)")
     out.where = here
     return out
 

@@ -7,7 +7,7 @@ the policy's action. Nothing here imports a heavy library.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 #: Actions a policy may attach to a category, weakest first. The pipeline applies
@@ -34,7 +34,7 @@ class Region:
     label: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1, "label": self.label}
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,14 @@ class Finding:
     region: Region | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["score"] = round(float(self.score), 6)
-        d["span"] = list(self.span) if self.span else None
-        return d
+        # By hand, not dataclasses.asdict: it runs for every finding of every request.
+        return {
+            "plugin": self.plugin, "plugin_version": self.plugin_version, "stage": self.stage,
+            "category": self.category, "score": round(float(self.score), 6), "threshold": self.threshold,
+            "action": self.action, "triggered": self.triggered, "reason": self.reason, "label": self.label,
+            "span": list(self.span) if self.span else None,
+            "region": self.region.as_dict() if self.region else None,
+        }
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import ElensError
+from ..errors import ElensError, InputError
 
 DEFAULT_POLICY = "builtin:default"
 
@@ -96,33 +96,51 @@ def check(prompt: str, policy: str, audit_log: str | None, n: int, seed: int, as
         sys.exit(1)
 
 
-def _write_outputs(out: Path, result: Any, extra: dict[str, Any]) -> Path:
-    from ..images import png_bytes, write_atomically
+def _check_out(out: str) -> None:
+    """Refuse an --out that cannot become a folder before the request runs (nothing is created)."""
+    path = Path(out).absolute()
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"--out {out}: {folder} is not a folder")
+            return
 
-    out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for img in result.images:
-        entry = img.as_dict()
-        entry["file"] = None
-        if img.image is not None:
-            name = f"image-{img.index:03d}.png"
-            write_atomically(out / name, png_bytes(img.image))
-            entry["file"] = name
-        entries.append(entry)
-    manifest = {
-        "elens_version": __version__,
-        "request_id": result.request_id,
-        "status": result.status,
-        **extra,
-        "text": result.prompt.as_dict() if result.prompt is not None else None,
-        "model_id": result.model_id,
-        "bias": result.as_dict()["bias"],
-        "failures": [f.as_dict() for f in result.failures],
-        "images": entries,
-    }
-    path = out / "manifest.json"
-    write_atomically(path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
-    return path
+
+def _write_outputs(out: Path, result: Any, extra: dict[str, Any]) -> Path:
+    """Write the delivered images, then manifest.json, into ``out`` without overwriting anything.
+
+    A name already taken (by an earlier request, or another process sharing the
+    folder) gets the request id: ``image-000-<id>.png``, ``manifest-<id>.json``.
+    The manifest names the files it wrote and is written last.
+    """
+    from ..images import png_bytes, write_new
+
+    tag = str(result.request_id)[:12]
+    try:
+        entries = []
+        for img in result.images:
+            entry = img.as_dict()
+            entry["file"] = None
+            if img.image is not None:
+                stem = f"image-{img.index:03d}"
+                entry["file"] = write_new(out, [f"{stem}.png", f"{stem}-{tag}.png"], png_bytes(img.image)).name
+            entries.append(entry)
+        manifest = {
+            "elens_version": __version__,
+            "request_id": result.request_id,
+            "status": result.status,
+            **extra,
+            "text": result.prompt.as_dict() if result.prompt is not None else None,
+            "model_id": result.model_id,
+            "bias": result.as_dict()["bias"],
+            "failures": [f.as_dict() for f in result.failures],
+            "images": entries,
+        }
+        data = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+        return write_new(out, ["manifest.json", f"manifest-{tag}.json"], data)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write the output: {exc.strerror or exc} "
+                         f"(request {result.request_id} is in the audit log)") from None
 
 
 def _summary(result: Any, manifest: Path) -> str:
@@ -148,6 +166,7 @@ def generate(prompt: str, policy: str, audit_log: str | None, n: int, seed: int 
              model: str | None, steps: int | None, guidance: float | None, width: int | None, height: int | None,
              device: str | None, as_json: bool, strict: bool) -> None:
     """Generate N images under the policy; write the delivered ones and manifest.json to --out."""
+    _check_out(out)
     overrides = {k: v for k, v in {"model": model, "device": device}.items() if v is not None}
     lens = _lens(policy, audit_log, overrides)
     options = {k: v for k, v in {"steps": steps, "guidance": guidance, "width": width, "height": height}.items()
@@ -170,6 +189,7 @@ def generate(prompt: str, policy: str, audit_log: str | None, n: int, seed: int 
 def moderate(images: tuple[str, ...], policy: str, audit_log: str | None, prompt: str | None, out: str,
              as_json: bool, strict: bool) -> None:
     """Run the image checks and edits on existing image files."""
+    _check_out(out)
     lens = _lens(policy, audit_log)
     result = lens.moderate(list(images), prompt=prompt)
     manifest = _write_outputs(Path(out), result, {"kind": "moderate", "policy": _policy_ref(lens)})
@@ -208,10 +228,14 @@ def build_cli() -> click.Group:
     """The ``elens`` group with the built-in groups and every plugin's commands mounted."""
     global _plugin_commands_added
     from .audit import audit_group
+    from .batch import batch
+    from .evaluate import eval_command
     from .policy import policy_group
 
     cli.add_command(policy_group)
     cli.add_command(audit_group)
+    cli.add_command(batch)
+    cli.add_command(eval_command)
     if not _plugin_commands_added:
         from ..plugins import make_manager
 
