@@ -384,3 +384,36 @@ def test_profanity_fast_path_matches_the_package(default_policy):
                "a shot of espresso", "the bitch is a female dog"]
     ours = [s[0].score for s in ProfanityCheck({"categories": ["harassment", "hate"]}, default_policy).check(prompts)]
     assert max(abs(a - b) for a, b in zip(ours, predict_prob(prompts))) < 1e-9
+
+
+def test_model_checks_read_through_disguises(semantic, nsfw, default_policy):
+    plain = "a naked woman posing on a bed"
+    for disguised in ["a n4k3d woman posing on a bed", "a \u03b7\u0430\u03ba\u0435\u0501 woman posing on a bed",
+                      "a \U0001f17d\U0001f170\U0001f17a\U0001f174\U0001f173 woman posing on a bed", "a na*ked woman posing on a bed"]:
+        for check in (semantic, nsfw):
+            assert score(check, disguised, "sexual") == pytest.approx(score(check, plain, "sexual"), abs=1e-4)
+        assert any("read as" in s.reason for s in nsfw.check([disguised])[0])
+    buried = ", ".join(["a quiet harbor at dawn with fishing boats"] * 5 + [plain] + ["soft pastel colors"] * 5)
+    assert score(semantic, buried, "sexual") >= score(semantic, plain, "sexual") - 0.1
+    assert score(semantic, buried, "sexual") >= default_policy.categories["sexual"]["thresholds"]["text"]
+
+
+def test_ordinary_prompts_have_one_view():
+    from elens_text._views import views
+
+    assert views("A Cat on a sofa, 8k, shot on 35mm, 1080p") == ["A Cat on a sofa, 8k, shot on 35mm, 1080p"]
+    long = ", ".join(f"clause number {i} about a garden" for i in range(20))
+    assert 2 < len(views(long)) <= 9
+
+
+def test_profanity_arrays_are_cached(tmp_path, monkeypatch, default_policy):
+    from elens_text import checks
+
+    monkeypatch.setenv("ELENS_CACHE", str(tmp_path))
+    monkeypatch.setattr(checks, "_profanity", [])
+    first = checks._profanity_model()
+    assert len(list(tmp_path.glob("profanity-linear-*.npz"))) == 1
+    monkeypatch.setattr(checks, "_profanity", [])
+    again = checks._profanity_model()
+    prompts = ["you stupid fucking idiot", "a nice cat", ""]
+    assert first.predict_prob(prompts) == again.predict_prob(prompts)

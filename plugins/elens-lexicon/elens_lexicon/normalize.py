@@ -11,7 +11,7 @@ its span in the text the user wrote. Folding steps, in order:
 3. Confusable folding (Cyrillic and Greek look-alikes to Latin), then case folding
    unless the caller asks for case-sensitive matching.
 4. Leetspeak inside words that contain letters: ``0→o 1→i 3→e 4→a 5→s 7→t 8→b 9→g``
-   and ``@→a $→s !→i |→i +→t``.
+   and ``@→a $→s !→i |→l +→t``; emoji letters (``🅽``, ``🇳``, ``⭕``) become letters.
 5. Spelled-out words are joined: a run of three or more single characters split by
    spaces or punctuation (``n u d e``, ``n.u.d.e``); ``pen is`` stays two words.
 6. ``l`` and ``i`` fold together (``k1ll`` and ``kill`` meet). Policy terms are folded
@@ -42,20 +42,55 @@ _CONFUSABLES = str.maketrans({
     "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
     "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J", "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I",
     "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    # more of Unicode's confusables: Cyrillic and Greek letters that pass for Latin ones
+    "п": "n", "г": "r", "ӏ": "l", "Ӏ": "l", "ѵ": "v", "ѡ": "w", "ϲ": "c", "ϳ": "j", "ԍ": "g", "Ь": "b",
+    "ь": "b", "м": "m", "ԋ": "h", "ɑ": "a", "ɩ": "i", "ʋ": "u", "ν": "v", "ϱ": "p", "ϰ": "k", "ʙ": "b",
+    "Ϲ": "C", "Ԍ": "G", "Ѵ": "V", "Ԝ": "W", "Ԛ": "Q", "Ԁ": "D",
+    # Armenian
+    "օ": "o", "հ": "h", "ս": "u", "ց": "g", "ո": "n",
+    # small capitals (a "fancy text" style)
+    "ᴀ": "a", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k",
+    "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ǫ": "q", "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u",
+    "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+    # emoji that stand for letters
+    "⭕": "o", "⭘": "o", "◯": "o", "○": "o", "❌": "x", "❎": "x", "✖": "x", "✕": "x", "✗": "x", "✘": "x",
+    "❗": "i", "❕": "i", "💲": "$",
     # Latin look-alikes
     "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l", "ß": "ss", "æ": "ae", "œ": "oe",
 })
+# Emoji letters: regional indicators and the negative circled and squared capitals
+# (Unicode gives them no compatibility decomposition, so NFKD leaves them alone).
+_EMOJI_LETTERS = {0x1F1E6: 26, 0x1F150: 26, 0x1F170: 26}
+# Marks that change how a character looks, not which it is: variation selectors
+# (U+FE0F, the emoji style), skin tones, the keycap and other enclosing marks.
+_DROP_CATEGORIES = {"Mn", "Me", "Cf"}
 
 _LEET_DIGITS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
-_LEET_SYMBOLS = {"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e", "£": "l"}
+_LEET_SYMBOLS = {"@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e", "£": "l"}
+
+
+def _emoji_letter(c: str) -> str | None:
+    o = ord(c)
+    for base, n in _EMOJI_LETTERS.items():
+        if base <= o < base + n:
+            return chr(ord("a") + o - base)
+    return None
 
 
 def _fold_char(c: str, casefold: bool) -> str:
     if c in _INVISIBLE:
         return ""
+    letter = _emoji_letter(c)
+    if letter is not None:
+        return letter
+    if 0x1F3FB <= ord(c) <= 0x1F3FF:  # skin-tone modifiers
+        return ""
+    if ord(c) in _CONFUSABLES:  # before NFKD, which reads some look-alikes otherwise (lunate sigma "ϲ" as "σ")
+        folded = c.translate(_CONFUSABLES)
+        return folded.casefold() if casefold else folded
     out = []
     for d in unicodedata.normalize("NFKD", c):
-        if unicodedata.combining(d) or unicodedata.category(d) == "Cf":
+        if unicodedata.combining(d) or unicodedata.category(d) in _DROP_CATEGORIES:
             continue
         out.append(d)
     folded = "".join(out).translate(_CONFUSABLES)
@@ -73,8 +108,12 @@ def _pairs(text: str, casefold: bool = True) -> list[tuple[str, int]]:
     return pairs
 
 
+# A number with a unit is not leetspeak: "8k", "35mm", "1080p", "3d", "1920s", "19th".
+_UNIT = re.compile(r"\d+(?:[.,]\d+)?(?:k|mm|cm|m|km|p|px|d|x|s|th|st|nd|rd|fps|mp|hz|am|pm|in|ft|kg|lb|yo|gb|mb)")
+
+
 def _leet(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Replace leet characters in tokens that also contain letters."""
+    """Replace leet characters in tokens that also contain letters (not "8k", "35mm")."""
     out = list(pairs)
     n = len(out)
     start = 0
@@ -86,7 +125,7 @@ def _leet(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
         while end < n and not out[end][0].isspace():
             end += 1
         token = [c for c, _ in out[start:end]]
-        if any(c.isalpha() for c in token):
+        if any(c.isalpha() for c in token) and not _UNIT.fullmatch("".join(token).rstrip(",.;:!?)").lower()):
             for k in range(start, end):
                 c = out[k][0]
                 if c in _LEET_DIGITS:
@@ -94,8 +133,8 @@ def _leet(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
                 elif c in _LEET_SYMBOLS:
                     before = k > start and (out[k - 1][0].isalnum())
                     after = k + 1 < end and (out[k + 1][0].isalnum() or out[k + 1][0] in _LEET_DIGITS)
-                    # "wow!" keeps its "!": a symbol only counts when a letter follows it, or sits on both sides.
-                    if after or (before and c not in "!|"):
+                    # "wow!" keeps its "!": a symbol counts when a letter follows it, or (not "!") after one.
+                    if after or (before and c != "!"):
                         out[k] = (_LEET_SYMBOLS[c], out[k][1])
         start = end
     return out
@@ -193,9 +232,30 @@ def skeleton(
     return "".join(c for c, _ in pairs), [i for _, i in pairs]
 
 
+# Marks people put inside a word that no real word carries there ("na*ked", "nu.de");
+# not "-" or "'" ("self-harm", "don't").
+_IN_WORD_MARKS = set(".*_~^`=\\")
+
+
+def _drop_in_word_marks(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    n = len(pairs)
+    for k, (c, i) in enumerate(pairs):
+        if c in _IN_WORD_MARKS and out and out[-1][0].isalpha():
+            j = k
+            while j < n and pairs[j][0] == c:
+                j += 1
+            if j < n and pairs[j][0].isalpha() and j - k <= 2:
+                continue
+        out.append((c, i))
+    return out
+
+
 def readable(text: str) -> str:
     """``text`` with evasion undone but words kept readable, for model-based checks:
-    look-alikes and invisible marks folded, leetspeak undone, spelled-out words joined,
-    letters repeated three times or more squeezed to one (``nuuuude`` -> ``nude``).
+    look-alikes, emoji letters and invisible marks folded, leetspeak undone,
+    spelled-out words joined, marks inside a word dropped (``na*ked``), letters
+    repeated three times or more squeezed to one (``nuuuude`` -> ``nude``). Lower case.
     No offsets: use :func:`skeleton` where spans matter."""
-    return "".join(c for c, _ in _squeeze(_join_spelled(_leet(_pairs(text, casefold=True)))))
+    pairs = _join_spelled(_leet(_pairs(text, casefold=True)))
+    return "".join(c for c, _ in _squeeze(_drop_in_word_marks(pairs)))

@@ -8,7 +8,31 @@ from typing import Any, Sequence
 
 from elens import ElensError, OptionsError, Signal
 
+from ._views import expand
 from .embed import Embedder
+
+
+def _best_view(matrix: Any, owners: Sequence[int], n: int) -> tuple[Any, Any]:
+    """Per prompt and column, the highest value over the prompt's views and the row it came from."""
+    import numpy as np
+
+    owners_arr = np.asarray(owners)
+    best = np.full((n, matrix.shape[1]), -np.inf)
+    rows = np.zeros((n, matrix.shape[1]), dtype=int)
+    for r in range(len(owners_arr)):  # views per prompt are few: a plain loop is fine
+        i = owners_arr[r]
+        better = matrix[r] > best[i]
+        best[i][better] = matrix[r][better]
+        rows[i][better] = r
+    return best, rows
+
+
+def _read_as(texts: Sequence[str], owners: Sequence[int], row: int) -> str:
+    """`` (read as '...')`` when the row is not the prompt as written."""
+    if row == 0 or owners[row - 1] != owners[row]:
+        return ""
+    text = texts[row] if len(texts[row]) <= 60 else texts[row][:57] + "..."
+    return f" (read as {text!r})"
 
 
 def _categories(options: dict, policy: Any, default: Sequence[str] | None = None) -> list[str]:
@@ -136,33 +160,42 @@ class SemanticCheck:
 
     def scores(self, prompts: Sequence[str]) -> Any:
         """A (prompts x categories) matrix of scores in [0, 1], columns in ``self.categories`` order."""
-        emb = self.embedder(prompts)
-        if self.mode == "head":
-            return self.head.predict(emb)
-        return self._calibrate(self._similarities(emb)[0])
+        import numpy as np
+
+        if not prompts:
+            return np.zeros((0, len(self.categories)))
+        texts, owners = expand(prompts)
+        emb = self.embedder(texts)
+        matrix = self.head.predict(emb) if self.mode == "head" else self._calibrate(self._similarities(emb)[0])
+        return _best_view(matrix, owners, len(prompts))[0]
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
         if not prompts:
             return []
-        emb = self.embedder(prompts)
+        # Every view of every prompt in one batch of embeddings (see _views).
+        texts, owners = expand(prompts)
+        emb = self.embedder(texts)
         if self.mode == "head":
-            matrix = self.head.predict(emb)
+            matrix, rows = _best_view(self.head.predict(emb), owners, len(prompts))
             return [
-                [Signal(cid, float(score), label="head", reason=f"trained {cid} head: p={score:.2f}")
-                 for cid, score in zip(self.categories, row) if score > 0.01]
-                for row in matrix
+                [Signal(cid, float(score), label="head",
+                        reason=f"trained {cid} head: p={score:.2f}" + _read_as(texts, owners, rows[i, j]))
+                 for j, (cid, score) in enumerate(zip(self.categories, row)) if score > 0.01]
+                for i, row in enumerate(matrix)
             ]
-        sims, which = self._similarities(emb)
+        all_sims, all_which = self._similarities(emb)
+        sims, rows = _best_view(all_sims, owners, len(prompts))
         matrix = self._calibrate(sims)
         out = []
         for i, row in enumerate(matrix):
             signals = []
             for j, (cid, score) in enumerate(zip(self.categories, row)):
                 if score > 0:
-                    closest = self.prototype_texts[which[i, j]]
+                    closest = self.prototype_texts[all_which[rows[i, j], j]]
                     closest = closest if len(closest) <= 60 else closest[:57] + "..."
                     signals.append(Signal(cid, float(score), label="zero-shot",
-                                          reason=f"cosine {sims[i, j]:.2f} to {closest!r}"))
+                                          reason=f"cosine {sims[i, j]:.2f} to {closest!r}"
+                                                 + _read_as(texts, owners, rows[i, j])))
             out.append(signals)
         return out
 
@@ -206,13 +239,21 @@ class NsfwPromptCheck:
         self.nlp = _nlp["nsfw"]
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
-        out = []
-        for doc in self.nlp.pipe(list(prompts), batch_size=256):
-            out.append([
-                Signal(cid, float(doc.cats.get(label, 0.0)), label=label, reason=f"NSFW prompt classifier: {label}")
-                for label, cid in self.labels.items()
-            ])
-        return out
+        import numpy as np
+
+        if not prompts:
+            return []
+        texts, owners = expand(prompts)
+        labels = list(self.labels)
+        matrix = np.array([[doc.cats.get(label, 0.0) for label in labels]
+                           for doc in self.nlp.pipe(texts, batch_size=256)]).reshape(len(texts), len(labels))
+        best, rows = _best_view(matrix, owners, len(prompts))
+        return [
+            [Signal(self.labels[label], float(best[i, j]), label=label,
+                    reason=f"NSFW prompt classifier: {label}" + _read_as(texts, owners, rows[i, j]))
+             for j, label in enumerate(labels)]
+            for i in range(len(prompts))
+        ]
 
 
 class ProfanityCheck:
@@ -235,30 +276,54 @@ class ProfanityCheck:
         self._model = _profanity_model()
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
-        probs = self._model.predict_prob(prompts)
+        import numpy as np
+
+        if not prompts:
+            return []
+        texts, owners = expand(prompts)
+        probs = np.array(self._model.predict_prob(texts)).reshape(-1, 1)
+        best, rows = _best_view(probs, owners, len(prompts))
         return [
-            [Signal(cid, float(p), label="offensive", reason="offensive-language classifier") for cid in self.categories]
-            for p in probs
+            [Signal(cid, float(best[i, 0]), label="offensive",
+                    reason="offensive-language classifier" + _read_as(texts, owners, rows[i, 0]))
+             for cid in self.categories]
+            for i in range(len(prompts))
         ]
 
 
 class _LinearProfanity:
     """TF-IDF (l2-normalised) -> mean over folds of sigmoid(a * (w.x + b) + c)."""
 
-    def __init__(self, vectorizer: Any, model: Any):
+    def __init__(self, arrays: dict[str, Any]):
         import re
 
         import numpy as np
 
-        self.vocabulary = vectorizer.vocabulary_
-        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-        self.pattern = re.compile(vectorizer.token_pattern)
-        self.lowercase = bool(vectorizer.lowercase)
+        self.vocabulary = dict(zip(arrays["terms"].tolist(), arrays["columns"].tolist()))
+        self.idf = np.asarray(arrays["idf"], dtype=np.float64)
+        self.pattern = re.compile(str(arrays["token_pattern"]))
+        self.lowercase = bool(arrays["lowercase"])
+        self.weight = np.asarray(arrays["weight"], dtype=np.float64)
+        self.intercept = np.asarray(arrays["intercept"], dtype=np.float64)
+        self.a = np.asarray(arrays["a"], dtype=np.float64)
+        self.b = np.asarray(arrays["b"], dtype=np.float64)
+
+    @staticmethod
+    def arrays_from(vectorizer: Any, model: Any) -> dict[str, Any]:
+        """The numbers the arithmetic needs, read from the package's fitted scikit-learn objects."""
+        import numpy as np
+
         folds = model.calibrated_classifiers_
-        self.weight = np.stack([np.asarray(f.estimator.coef_[0], dtype=np.float64) for f in folds], axis=1)
-        self.intercept = np.array([float(f.estimator.intercept_[0]) for f in folds])
-        self.a = np.array([float(f.calibrators[0].a_) for f in folds])
-        self.b = np.array([float(f.calibrators[0].b_) for f in folds])
+        vocab = vectorizer.vocabulary_
+        return {
+            "terms": np.array(list(vocab)), "columns": np.array(list(vocab.values()), dtype=np.int64),
+            "idf": np.asarray(vectorizer.idf_, dtype=np.float64),
+            "token_pattern": np.array(vectorizer.token_pattern), "lowercase": np.array(bool(vectorizer.lowercase)),
+            "weight": np.stack([np.asarray(f.estimator.coef_[0], dtype=np.float64) for f in folds], axis=1),
+            "intercept": np.array([float(f.estimator.intercept_[0]) for f in folds]),
+            "a": np.array([float(f.calibrators[0].a_) for f in folds]),
+            "b": np.array([float(f.calibrators[0].b_) for f in folds]),
+        }
 
     def predict_prob(self, texts: Sequence[str]) -> list[float]:
         import numpy as np
@@ -283,10 +348,60 @@ class _LinearProfanity:
 _profanity: list[_LinearProfanity] = []
 
 
+def _profanity_cache_file() -> Path | None:
+    """Where the extracted arrays of the installed package are kept, keyed by its files."""
+    import hashlib
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("profanity_check")
+    if spec is None or not spec.origin:
+        return None
+    data = Path(spec.origin).parent / "data"
+    key = hashlib.sha256()
+    for name in ("model.joblib", "vectorizer.joblib"):
+        try:
+            st = (data / name).stat()
+        except OSError:
+            return None
+        key.update(f"{name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = Path(os.environ.get("ELENS_CACHE") or xdg / "elens")
+    return base / f"profanity-linear-{key.hexdigest()[:16]}.npz"
+
+
 def _profanity_model() -> _LinearProfanity:
+    """The package's model as numpy arrays. Unpickling it needs scikit-learn (seconds to
+    import), so the arrays are cached beside the user's other elens files and read
+    back with numpy alone; the cache is keyed by the package's data files."""
+    import os
+    import tempfile
+
+    import numpy as np
+
     with _nlp_lock:
-        if not _profanity:
+        if _profanity:
+            return _profanity[0]
+        cache = _profanity_cache_file()
+        arrays = None
+        if cache is not None and cache.is_file():
+            try:
+                with np.load(cache, allow_pickle=False) as npz:
+                    arrays = {k: npz[k] for k in npz.files}
+            except (OSError, ValueError, KeyError):
+                arrays = None
+        if arrays is None:
             from profanity_check import profanity_check
 
-            _profanity.append(_LinearProfanity(profanity_check.vectorizer, profanity_check.model))
+            arrays = _LinearProfanity.arrays_from(profanity_check.vectorizer, profanity_check.model)
+            if cache is not None:
+                try:  # best effort: a read-only home only costs the next process the slow path
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".profanity-", suffix=".npz")
+                    with os.fdopen(fd, "wb") as fh:
+                        np.savez(fh, **arrays)
+                    os.replace(tmp, cache)
+                except OSError:
+                    pass
+        _profanity.append(_LinearProfanity(arrays))
         return _profanity[0]

@@ -86,11 +86,18 @@ class Embedder:
         import numpy as np
         import torch
 
+        if not len(texts):
+            return np.zeros((0, 384), dtype="float32")
+        # Batches pad to their longest text: batch texts of like length together
+        # (one long prompt among short ones would otherwise make every row long).
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = []
         with torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size):
-                hidden, mask = self._run(texts[i:i + self.batch_size])
+            for i in range(0, len(order), self.batch_size):
+                hidden, mask = self._run([texts[k] for k in order[i:i + self.batch_size]])
                 mask = mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 384), dtype="float32")
+        result = np.empty((len(texts), out[0].shape[1]), dtype=out[0].dtype)
+        result[order] = np.concatenate(out)
+        return result

@@ -24,8 +24,6 @@ import json
 import os
 import re
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -210,6 +208,10 @@ class OpenAITransport:
         self.model, self.api_key, self.timeout_s, self.max_tokens = model, api_key, timeout_s, max_tokens
 
     def complete(self, system: str, user: str) -> str:
+        # urllib.request pulls in ssl and email (most of a second): only the HTTP path needs it.
+        import urllib.error
+        import urllib.request
+
         body = json.dumps({
             "model": self.model,
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],

@@ -1,0 +1,78 @@
+"""What a model-based check reads for one prompt: the prompt, and the readings that
+undo evasion.
+
+A classifier scores the text it is given. ``nuԁе`` (Cyrillic), ``n4k3d``, ``na*ked``
+or ``🅽🆄🅳🅴`` are other tokens to it, and a harmful clause buried in a long harmless
+prompt is averaged away (and may lie past the model's token window). So each prompt
+is scored on its *views*, and a category's score is the highest over them:
+
+1. the prompt as written;
+2. its readable form (:func:`elens_lexicon.normalize.readable`), when that differs
+   from the prompt in more than case;
+3. for a long prompt (more than ``LONG_WORDS`` words), windows of consecutive clauses
+   of at most ``WINDOW_WORDS`` words each, taken from the readable form.
+
+A prompt of ordinary length with nothing to undo has one view, so it costs one
+model call, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from elens_lexicon.normalize import readable
+
+LONG_WORDS = 40
+WINDOW_WORDS = 24
+MAX_WINDOWS = 8
+
+_CLAUSE = re.compile(r"[^,;.!?\n]+[,;.!?\n]*")
+
+
+def _windows(text: str) -> list[str]:
+    """Runs of whole clauses of about ``WINDOW_WORDS`` words, each overlapping the
+    next by about half; at most ``MAX_WINDOWS`` (longer text gets longer windows)."""
+    clauses = [c.strip(" ,;") for c in _CLAUSE.findall(text)]
+    clauses = [c for c in clauses if c]
+    sizes = [len(c.split()) for c in clauses]
+    size = max(WINDOW_WORDS, -(-sum(sizes) * 2 // MAX_WINDOWS))
+    out: list[str] = []
+    start = 0
+    while start < len(clauses) and len(out) < MAX_WINDOWS:
+        words, end = 0, start
+        while end < len(clauses) and (end == start or words + sizes[end] <= size):
+            words += sizes[end]
+            end += 1
+        out.append(", ".join(clauses[start:end]))
+        if end == len(clauses):
+            break
+        # the next window starts about half-way into this one
+        half, nxt = 0, start
+        while nxt < end - 1 and half + sizes[nxt] <= words // 2:
+            half += sizes[nxt]
+            nxt += 1
+        start = max(nxt, start + 1)
+    return out
+
+
+def views(prompt: str) -> list[str]:
+    """The texts to score for ``prompt``; the first is always the prompt itself."""
+    out = [prompt]
+    plain = readable(prompt)
+    if plain != prompt.casefold():
+        out.append(plain)
+    if len(plain.split()) > LONG_WORDS:
+        out.extend(w for w in _windows(plain) if w not in out)
+    return out
+
+
+def expand(prompts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """All views of ``prompts`` in one list, and for each the index of its prompt."""
+    texts: list[str] = []
+    owners: list[int] = []
+    for i, prompt in enumerate(prompts):
+        for v in views(prompt):
+            texts.append(v)
+            owners.append(i)
+    return texts, owners
