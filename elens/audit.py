@@ -202,7 +202,7 @@ class AuditLog:
         target = self.path.with_name(f"{self.path.name}.{number}")
         try:
             os.rename(self.path, target)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except OSError as exc:
             raise AuditError(f"{self.path}: cannot rotate the audit log to {target.name}: "
                              f"{exc.strerror or exc}") from None
@@ -255,7 +255,7 @@ class AuditLog:
             raise AuditError(f"{self.path}: cannot write the audit log: {exc.strerror or exc}{left}") from None
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     try:
         dfd = os.open(directory or ".", os.O_RDONLY)
     except OSError:

@@ -7,12 +7,12 @@ The output folder holds:
 - ``results.jsonl``: one line per input item, in input order.
 - ``items/NNNNNN/``: the delivered images and ``manifest.json`` of each generated item.
 
-Exactly once: a chunk of results goes first to ``pending.json`` (its images to
-``.pending/``), then its records to the audit log in one fsynced append, then to
-``results.jsonl`` and ``items/``; ``pending.json`` is removed last. A resume after a
-crash finishes a pending chunk whose requests are in the log and drops one whose
-requests are not, so it runs again. Nothing is done twice or skipped, and no result
-or image is written before its record.
+Exactly once: a chunk's images go first to ``.pending/`` and its results to
+``pending.json``, then its records to the audit log in one fsynced append, then the
+images to ``items/`` and the results to ``results.jsonl``; ``pending.json`` is
+removed last. A resume after a crash delivers the pending items whose requests are
+in the log and runs the others again. Nothing is done twice or skipped, and no
+result or image is written before its record.
 
 Workers hold the models and decide; the one process that reads the input writes
 the audit log and the results, so the chain has one writer.
@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from .audit import AuditLog, segments
-from .errors import InputError
-from .images import png_bytes, write_atomically
+from .audit import AuditLog, fsync_dir, segments
+from .errors import ElensError, InputError
+from .images import png_bytes, safe_name, write_atomically
 
 INPUT_SUFFIXES = (".txt", ".csv", ".jsonl")
 STATE_VERSION = 1
@@ -57,13 +57,15 @@ class Item:
         return {"index": self.index, "line": self.line, "prompt": self.prompt, "id": self.id}
 
 
-def read_items(path: str | os.PathLike) -> list[Item]:
+def read_input(path: str | os.PathLike) -> tuple[list[Item], str]:
     """The prompts of a ``.txt`` (one per line), ``.csv`` (a ``prompt`` column, optional
-    ``id``) or ``.jsonl`` (objects with ``prompt``, optional ``id``) file.
+    ``id``) or ``.jsonl`` (objects with ``prompt``, optional ``id``) file, and the
+    SHA-256 of the bytes they were read from.
 
-    Blank lines are skipped. A file that cannot be read as such raises
-    :class:`InputError` naming the file and line; a prompt the policy refuses as input
-    (too long, control characters) is not an error here: its item fails alone.
+    Blank lines are skipped; ``.txt`` lines lose their surrounding whitespace, the
+    other formats give the prompt as it is. A file that cannot be read as such
+    raises :class:`InputError` naming the file and line; a prompt the policy refuses
+    as input (too long, control characters) is not an error here: its item fails alone.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -83,7 +85,8 @@ def read_items(path: str | os.PathLike) -> list[Item]:
         items = list(_csv_items(p, lines))
     if not items:
         raise InputError(f"{p}: no prompts in the input")
-    return [Item(i, line, prompt, ident) for i, (line, prompt, ident) in enumerate(items)]
+    parsed = [Item(i, line, prompt, ident) for i, (line, prompt, ident) in enumerate(items)]
+    return parsed, hashlib.sha256(data).hexdigest()
 
 
 def _decode_lines(p: Path, data: bytes) -> list[str]:
@@ -111,13 +114,24 @@ def _jsonl_items(p: Path, lines: Sequence[str]) -> Iterator[tuple[int, str, Any]
         if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
             raise InputError(f"{p}:{n}: expected an object with a string field 'prompt'")
         ident = obj.get("id")
-        if ident is not None and not isinstance(ident, (str, int)):
+        if ident is not None and (not isinstance(ident, (str, int)) or isinstance(ident, bool)):
             raise InputError(f"{p}:{n}: field 'id' must be a string or an integer")
+        if isinstance(ident, str) and not _is_unicode(ident):
+            raise InputError(f"{p}:{n}: field 'id' is not valid Unicode text (a lone surrogate escape?)")
         yield n, obj["prompt"], ident
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _csv_items(p: Path, lines: Sequence[str]) -> Iterator[tuple[int, str, Any]]:
-    reader = csv.reader(io.StringIO("\n".join(lines) + "\n"))
+    # strict: an unclosed quote is an error, not the rest of the file swallowed into one prompt
+    reader = csv.reader(io.StringIO("\n".join(lines) + "\n"), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -140,14 +154,6 @@ def _csv_items(p: Path, lines: Sequence[str]) -> Iterator[tuple[int, str, Any]]:
             yield line, row[at], ident
     except csv.Error as exc:
         raise InputError(f"{p}:{reader.line_num}: {exc}") from None
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- workers -------------------------------------------------------------------------------
@@ -185,6 +191,8 @@ class Worker:
     ``run`` returns one output per item: ``{"index", "result", "records", "files"}``
     where ``result`` is the item's results line, ``records`` its audit records
     (unchained) and ``files`` the item's files (name -> bytes) when it generates.
+    An item whose request failed has ``result`` None and ``error`` set: its records
+    say so, and it is not done, so a resume tries it again.
     """
 
     def __init__(self, job: Job):
@@ -199,6 +207,7 @@ class Worker:
             sys.modules["torch"].set_num_threads(job.threads)
 
     def run(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        self.collector.take()
         outputs: dict[int, dict[str, Any]] = {}
         valid = []
         for item in items:
@@ -212,12 +221,18 @@ class Worker:
                 outputs[item["index"]] = self._generate(item)
         elif valid:
             tags = [{"batch": self.job.batch_id, "item": item["index"]} for item in valid]
-            results = self.lens.check_prompts([item["prompt"] for item in valid], tags=tags)
-            by_request: dict[str, list] = {}
-            for record in self.collector.take():
-                by_request.setdefault(record["request_id"], []).append(record)
+            results = self.lens.check_prompts([item["prompt"] for item in valid], tags=tags, return_exceptions=True)
+            records = self.collector.take()
+            item_of = {r["request_id"]: r["tags"]["item"] for r in records if r["event"] == "request.received"}
+            by_item: dict[int, list] = {}
+            for record in records:
+                by_item.setdefault(item_of[record["request_id"]], []).append(record)
             for item, result in zip(valid, results):
-                outputs[item["index"]] = _output(item, _check_line(result), by_request[result.request_id], {})
+                records = by_item.get(item["index"], [])
+                if isinstance(result, BaseException):
+                    outputs[item["index"]] = _failed(item, result, records)
+                else:
+                    outputs[item["index"]] = _output(item, _check_line(result), records, {})
         return [outputs[item["index"]] for item in items]
 
     def _generate(self, item: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,8 +241,8 @@ class Worker:
         tags = {"batch": job.batch_id, "item": item["index"]}
         try:
             result = self.lens.generate(item["prompt"], n=job.images, seed=seed, tags=tags, **dict(job.options or {}))
-        except InputError as exc:
-            return _output(item, {"status": "invalid", "error": str(exc)}, self.collector.take(), {})
+        except Exception as exc:
+            return _failed(item, exc, self.collector.take())
         folder = f"items/{item['index']:06d}"
         files, images = {}, []
         for img in result.images:
@@ -250,6 +265,11 @@ def _output(item: Mapping[str, Any], line: Mapping[str, Any], records: list, fil
     return {"index": item["index"], "result": {**head, **line}, "records": records, "files": files}
 
 
+def _failed(item: Mapping[str, Any], exc: BaseException, records: list) -> dict[str, Any]:
+    return {"index": item["index"], "result": None, "records": records, "files": {},
+            "error": str(exc) if isinstance(exc, ElensError) else f"{type(exc).__name__}: {exc}"}
+
+
 def _check_line(result: Any) -> dict[str, Any]:
     """A prompt's decision as one results line: what the original prompt triggered, and the outcome."""
     first = result.rounds[0][1] if result.rounds else result.findings
@@ -270,17 +290,41 @@ def _limit_threads(n: int) -> None:
         os.environ[var] = str(n)
 
 
+class WorkerError(ElensError):
+    """A worker could not start or a chunk failed as a whole; the message is one line."""
+
+
+def guarded(fn: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]] | dict[str, str]:
+    """Run ``fn`` in a worker; an exception comes back as ``{"error": one line}``: an
+    exception object may not survive pickling across processes or Ray."""
+    try:
+        return fn()
+    except Exception as exc:
+        return {"error": str(exc) if isinstance(exc, ElensError) else f"{type(exc).__name__}: {exc}"}
+
+
+def unguarded(answer: list[dict[str, Any]] | Mapping[str, str]) -> list[dict[str, Any]]:
+    if isinstance(answer, Mapping):
+        raise WorkerError(f"a batch worker failed: {answer['error']}")
+    return answer
+
+
 _process_worker: Worker | None = None
+_process_error: str | None = None
 
 
 def _start_process_worker(job: Job) -> None:
-    global _process_worker
-    _process_worker = Worker(job)
+    global _process_worker, _process_error
+    try:
+        _process_worker = Worker(job)
+    except Exception as exc:  # reported with the first chunk, not retried by the pool
+        _process_error = str(exc) if isinstance(exc, ElensError) else f"{type(exc).__name__}: {exc}"
 
 
-def _run_in_process_worker(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    assert _process_worker is not None
-    return _process_worker.run(items)
+def _run_in_process_worker(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | dict[str, str]:
+    if _process_worker is None:
+        return {"error": _process_error or "the worker did not start"}
+    return guarded(lambda: _process_worker.run(items))
 
 
 def local_engine(job: Job, chunks: Iterable[list[dict]], workers: int) -> Iterator[list[dict[str, Any]]]:
@@ -291,12 +335,32 @@ def local_engine(job: Job, chunks: Iterable[list[dict]], workers: int) -> Iterat
             yield worker.run(chunk)
         return
     import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     threads = job.threads or max(1, (os.cpu_count() or 1) // workers)
     job = Job(**{**job.__dict__, "threads": threads})
     # spawn, not fork: the parent may already hold threads (torch, onnxruntime) that fork would break.
-    with multiprocessing.get_context("spawn").Pool(workers, _start_process_worker, (job,)) as pool:
-        yield from pool.imap(_run_in_process_worker, chunks)
+    pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _start_process_worker, (job,))
+    try:
+        todo, running = iter(chunks), deque()
+        for chunk in todo:  # keep every worker busy, and one chunk queued behind each
+            running.append(pool.submit(_run_in_process_worker, chunk))
+            if len(running) >= 2 * workers:
+                break
+        while running:
+            try:
+                answer = running.popleft().result()
+            except BrokenProcessPool:
+                raise WorkerError("a batch worker process died (out of memory, or killed); "
+                                  "run the same command again to resume") from None
+            yield unguarded(answer)
+            for chunk in todo:
+                running.append(pool.submit(_run_in_process_worker, chunk))
+                break
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- the output folder -----------------------------------------------------------------------
@@ -363,12 +427,12 @@ class BatchDir:
         pending = self.out / "pending.json"
         if pending.exists():
             chunk = _read_json(pending)
-            ids = set(chunk["request_ids"])
-            if not ids or _logged(Path(chunk["audit"]["path"]), chunk["audit"], ids):
-                self._finish(chunk, done)  # decided and recorded: deliver it
-            else:
-                pending.unlink()  # never recorded: it runs again
-                shutil.rmtree(self.out / ".pending", ignore_errors=True)
+            ids = {r["request_id"] for r in chunk["results"] if r.get("request_id")}
+            logged = _logged(Path(chunk["audit"]["path"]), chunk["audit"], ids) if ids else set()
+            # Deliver what was recorded; what was not is left undone and runs again.
+            # (Items without a request, the invalid ones, were never recorded: deliver them.)
+            self._finish({**chunk, "results": [r for r in chunk["results"]
+                                               if not r.get("request_id") or r["request_id"] in logged]}, done)
         return done
 
     def _cut_torn_results(self) -> None:
@@ -394,36 +458,46 @@ class BatchDir:
 
     # -- commit ---------------------------------------------------------------------
     def commit(self, outputs: Sequence[Mapping[str, Any]], audit: AuditLog, send: Callable[[list], None]) -> None:
-        """Record then deliver one chunk (see the module docstring for the order)."""
+        """Record then deliver one chunk (see the module docstring for the order).
+
+        Every output's records are written, failed ones' included; only the
+        outputs with a result are delivered.
+        """
         records = [r for o in outputs for r in o["records"]]
+        delivered = [o for o in outputs if o["result"] is not None]
         staging = self.out / ".pending"
         shutil.rmtree(staging, ignore_errors=True)
-        for o in outputs:
+        for o in delivered:
             for name, data in o["files"].items():
-                folder = staging / f"{o['index']:06d}"
-                folder.mkdir(parents=True, exist_ok=True)
-                write_atomically(folder / name, data)
+                write_atomically(safe_name(staging / f"{int(o['index']):06d}", name), data)
+        path = Path(os.path.abspath(audit.path))
         try:
-            stat = os.stat(audit.path)
-            where = {"path": str(audit.path), "inode": stat.st_ino, "offset": stat.st_size}
+            stat = os.stat(path)
+            where = {"path": str(path), "inode": stat.st_ino, "offset": stat.st_size}
         except FileNotFoundError:
-            where = {"path": str(audit.path), "inode": None, "offset": 0}
-        chunk = {"request_ids": sorted({r["request_id"] for r in records}), "audit": where,
-                 "results": [o["result"] for o in outputs], "items": [o["index"] for o in outputs if o["files"]]}
+            where = {"path": str(path), "inode": None, "offset": 0}
+        chunk = {"audit": where, "results": [o["result"] for o in delivered],
+                 "items": [o["index"] for o in delivered if o["files"]]}
         write_atomically(self.out / "pending.json", json.dumps(chunk, ensure_ascii=False).encode())
+        fsync_dir(self.out)
         if records:
             send(audit.append(records))
         self._finish(chunk, self.done)
 
     def _finish(self, chunk: Mapping[str, Any], done: set[int]) -> None:
         staging = self.out / ".pending"
+        lines = [r for r in chunk["results"] if r["index"] not in done]
+        moved = False
         for index in chunk["items"]:
-            source, target = staging / f"{index:06d}", self.out / "items" / f"{index:06d}"
-            if source.exists():
+            name = f"{int(index):06d}"  # a number, so a hand-edited pending.json cannot name a path
+            source, target = staging / name, self.out / "items" / name
+            if source.exists() and any(r["index"] == index for r in lines):
                 shutil.rmtree(target, ignore_errors=True)
                 target.parent.mkdir(exist_ok=True)
                 os.replace(source, target)
-        lines = [r for r in chunk["results"] if r["index"] not in done]
+                moved = True
+        if moved:
+            fsync_dir(self.out / "items")
         if lines:
             data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in lines).encode()
             with open(self.results, "ab") as fh:
@@ -433,6 +507,7 @@ class BatchDir:
             done.update(r["index"] for r in lines)
         (self.out / "pending.json").unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
+        fsync_dir(self.out)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -442,8 +517,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read the batch state: {exc}; use --restart to start over") from None
 
 
-def _logged(path: Path, where: Mapping[str, Any], ids: set[str]) -> bool:
-    """Whether every request in ``ids`` completed in the audit log at ``path`` (rotated files included)."""
+def _logged(path: Path, where: Mapping[str, Any], ids: set[str]) -> set[str]:
+    """Which requests of ``ids`` completed in the audit log at ``path`` (rotated files included)."""
     found: set[str] = set()
 
     def scan(file: Path, offset: int = 0) -> None:
@@ -454,19 +529,23 @@ def _logged(path: Path, where: Mapping[str, Any], ids: set[str]) -> bool:
                     record = json.loads(raw)
                 except ValueError:
                     continue  # a torn tail, or the middle of a line
-                if record.get("event") == "request.completed" and record.get("request_id") in ids:
+                if isinstance(record, dict) and record.get("event") == "request.completed" \
+                        and record.get("request_id") in ids:
                     found.add(record["request_id"])
 
     try:
         stat = os.stat(path)
         if stat.st_ino == where.get("inode") and stat.st_size >= where.get("offset", 0):
             scan(path, where["offset"])
-        else:  # rotated since: look everywhere
-            for file in segments(path):
-                scan(file)
+            return found
     except FileNotFoundError:
-        return False
-    return found == ids
+        pass
+    for file in segments(path):  # rotated (or moved) since: look everywhere
+        try:
+            scan(file)
+        except FileNotFoundError:
+            continue
+    return found
 
 
 # -- progress ---------------------------------------------------------------------------------
@@ -499,8 +578,8 @@ class Progress:
             self._draw(final=self.done >= self.total)
 
     def _draw(self, final: bool) -> None:
-        if self.tty:
-            self.stream.write("\r" + self.line() + ("\n" if final else ""))
+        if self.tty:  # \x1b[K clears what a longer earlier line left behind
+            self.stream.write("\r" + self.line() + "\x1b[K" + ("\n" if final else ""))
         else:
             self.stream.write(self.line() + "\n")
         self.stream.flush()
@@ -529,19 +608,38 @@ def run_batch(
     ray_address: str | None = None,
     progress_stream: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a batch; returns a summary: items, done before, done now, counts by status."""
-    from .lens import Sinks
+    """Run (or resume) a batch; returns a summary: items, done before, done now, counts by status.
+
+    Everything that can be refused is refused before the output folder is touched.
+    A request that fails stops the batch after its chunk is recorded (its records
+    say so), with a :class:`WorkerError` naming the item; that item is not done, so
+    the same call tries it again.
+    """
+    from .lens import Sinks, check_size
     from .plugins import Registry, make_manager
 
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    items = read_items(input_path)
-    limit = int(policy.limits.get("max_images", 16))
-    if generate and not 1 <= images <= limit:
-        raise InputError(f"{images} images per prompt requested; limits.max_images is {limit}")
+    if chunk_size is not None and chunk_size < 1:
+        raise InputError(f"--chunk-size must be at least 1, got {chunk_size}")
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown engine {engine!r}; use local or ray")
+    if ray_address and engine != "ray":
+        raise InputError("--ray-address needs --engine ray")
+    if generate:
+        limit = int(policy.limits.get("max_images", 16))
+        if not 1 <= images <= limit:
+            raise InputError(f"{images} images per prompt requested; limits.max_images is {limit}")
+        if not policy.pipeline.get("backend"):
+            raise policy.error(("pipeline", "backend"), "generating needs a backend and the policy names none; "
+                               "use --check-only")
+        check_size(policy, options or {})
+    items, digest = read_input(input_path)
+    registry = Registry(make_manager())
+    registry.check(policy)
     meta = {
         "input": str(Path(input_path).resolve()),
-        "input_sha256": file_sha256(input_path),
+        "input_sha256": digest,
         "items": len(items),
         "policy": {"name": policy.name, "version": policy.version, "source": policy.source},
         "policy_sha256": policy.sha256,
@@ -549,6 +647,7 @@ def run_batch(
         "options": {"images": images, "seed": seed, **dict(options or {})} if generate else {},
     }
     folder = BatchDir(out, meta, restart=restart)
+    outputs: Iterator[list[dict[str, Any]]] | None = None
     try:
         todo = [item.as_dict() for item in items if item.index not in folder.done]
         before = len(items) - len(todo)
@@ -557,23 +656,38 @@ def run_batch(
         job = Job(policy, folder.batch_id, generate, images, seed, dict(options or {}))
         audit = AuditLog(audit_path or policy.audit.get("path", "elens-audit.jsonl"),
                          rotate_bytes=policy.audit.get("rotate_bytes"))
-        sinks = Sinks(policy, Registry(make_manager()))
+        sinks = Sinks(policy, registry)
         progress = Progress(len(items), before, progress_stream)
         if engine == "ray":
             from .batch_ray import ray_engine
 
             outputs = ray_engine(job, chunks, workers, ray_address)
-        elif engine == "local":
-            outputs = local_engine(job, chunks, workers)
         else:
-            raise InputError(f"unknown engine {engine!r}; use local or ray")
-        for chunk in outputs:
-            folder.commit(chunk, audit, sinks.send)
-            progress.update(len(chunk))
+            outputs = local_engine(job, chunks, workers)
+        lines = {item.index: item.line for item in items}
+        answered = 0
+        for chunk, decided in zip(chunks, outputs):
+            answered += 1
+            if [o["index"] for o in decided] != [item["index"] for item in chunk]:
+                raise WorkerError(f"a worker answered for items {[o['index'] for o in decided][:5]}... "
+                                  f"instead of {[item['index'] for item in chunk][:5]}...")
+            folder.commit(decided, audit, sinks.send)
+            failed = [o for o in decided if o["result"] is None]
+            if failed:
+                first = failed[0]
+                raise WorkerError(f"{input_path}:{lines[first['index']]}: item {first['index']} failed: "
+                                  f"{first['error']} ({len(failed)} item(s) of this chunk; recorded in the "
+                                  f"audit log, not done: run the same command again to retry)")
+            progress.update(len(decided))
+        if answered != len(chunks):
+            raise WorkerError(f"the {engine} engine answered {answered} of {len(chunks)} chunks; "
+                              f"run the same command again to resume")
         return {"items": len(items), "resumed": before, "ran": len(todo), "rate": round(progress.rate(), 1),
                 "statuses": status_counts(folder.results), "results": str(folder.results),
                 "batch_id": folder.batch_id}
     finally:
+        if outputs is not None:
+            outputs.close()  # stop the workers now rather than when collected
         folder.close()
 
 

@@ -11,22 +11,33 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, Sequence
 
-from .batch import Job, Worker, decode_files, encode_files
+from .batch import Job, Worker, decode_files, encode_files, guarded, unguarded
 from .errors import InputError
 
 
 class _Actor:
     def __init__(self, job: Job):
-        self.worker = Worker(job)
+        self.worker: Worker | None = None
+        self.error = ""
+        try:
+            self.worker = Worker(job)
+        except Exception as exc:  # reported with each chunk: Ray's own error would be pages long
+            self.error = guarded(lambda: _raise(exc))["error"]
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         items = [json.loads(text) for text in batch["item"]]
-        outputs = self.worker.run(items)
-        # One JSON string per item: Arrow has no type for the nested records.
-        return {"output": np.array([json.dumps({**o, "files": encode_files(o["files"])}, ensure_ascii=False)
-                                    for o in outputs], dtype=object)}
+        answer = guarded(lambda: self.worker.run(items)) if self.worker else {"error": self.error}
+        if isinstance(answer, dict):  # the whole chunk failed: say so on each of its rows
+            rows = [json.dumps({"index": item["index"], "error": answer["error"]}) for item in items]
+        else:  # one JSON string per item: Arrow has no type for the nested records
+            rows = [json.dumps({**o, "files": encode_files(o["files"])}, ensure_ascii=False) for o in answer]
+        return {"output": np.array(rows, dtype=object)}
+
+
+def _raise(exc: Exception) -> Any:
+    raise exc
 
 
 def ray_engine(job: Job, chunks: Sequence[list[dict]], workers: int,
@@ -73,9 +84,11 @@ def ray_engine(job: Job, chunks: Sequence[list[dict]], workers: int,
     want = next(sizes)
     for row in decided.iter_rows():
         output = json.loads(row["output"])
+        if "result" not in output:
+            unguarded({"error": output["error"]})
         output["files"] = decode_files(output["files"])
         pending.append(output)
         if len(pending) == want:
             yield pending
             pending = []
-            want = next(sizes, 0)
+            want = next(sizes, 0)  # the caller checks that every chunk came back, in order

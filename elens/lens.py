@@ -61,13 +61,17 @@ class Lens:
         return self._finish(rec, lambda: self._pipeline.run_text(rec, prompt, n, seed))
 
     def check_prompts(self, prompts: Sequence[str], n: int = 1, seed: int = 0, *,
-                      tags: Sequence[Mapping[str, Any] | None] | None = None) -> list[PromptResult]:
+                      tags: Sequence[Mapping[str, Any] | None] | None = None,
+                      return_exceptions: bool = False) -> list[PromptResult]:
         """:meth:`check_prompt` on many prompts, one request each, with each round of
         text checks run once for the whole batch (much faster for model-based checks).
 
         Every prompt is validated first; an invalid one raises :class:`InputError`
         naming its index and nothing runs. All the batch's records go to the log in
-        one append, after every request has been decided.
+        one append, after every request has been decided; ``request.completed``
+        then says ``batch_size``, as its ``duration_ms`` covers the whole batch. A
+        request that fails raises its error after the records are written, or, with
+        ``return_exceptions``, takes its place in the list (as in ``asyncio.gather``).
         """
         prompts = list(prompts)
         tags = list(tags) if tags is not None else [None] * len(prompts)
@@ -79,6 +83,8 @@ class Lens:
             except InputError as exc:
                 raise InputError(f"prompt {i}: {exc}") from None
         recs = [self._start("check", prompt=p, n=n, seed=seed, tags=t) for p, t in zip(prompts, tags)]
+        for rec in recs:
+            rec.batch_size = len(recs)
         try:
             results = self._pipeline.run_texts(recs, prompts, n, seed)
         except BaseException as exc:  # interrupted: still record every request
@@ -88,7 +94,7 @@ class Lens:
             self._conclude(rec, None if failed else result, result if failed else None)
         self._write([r for rec in recs for r in rec.records])
         for result in results:
-            if isinstance(result, BaseException):
+            if isinstance(result, BaseException) and not (return_exceptions and isinstance(result, Exception)):
                 raise result
         return results  # type: ignore[return-value]
 
@@ -100,7 +106,7 @@ class Lens:
         images are reported with ``status == "blocked"`` and no image. ``tags`` as
         in :meth:`check_prompt`.
         """
-        self._check_size(options)
+        check_size(self.policy, options)
         rec = self._start("generate", prompt=prompt, n=n, seed=seed, tags=tags)
         return self._finish(rec, lambda: self._pipeline.generate(rec, prompt, n, seed, options))
 
@@ -152,15 +158,6 @@ class Lens:
         if bad:
             raise InputError(f"the prompt contains control characters ({', '.join(bad[:5])})")
 
-    def _check_size(self, options: Mapping[str, Any]) -> None:
-        width, height = options.get("width"), options.get("height")
-        for name, value in (("width", width), ("height", height)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
-        limit = int(self.policy.limits.get("max_image_pixels", 50_000_000))
-        if width and height and width * height > limit:
-            raise InputError(f"{width}x{height} images exceed limits.max_image_pixels ({limit})")
-
     def _start(self, kind: str, *, prompt: str | None, n: int, seed: int | None, validate: bool = True,
                tags: Mapping[str, Any] | None = None) -> Recorder:
         if validate:
@@ -196,6 +193,8 @@ class Lens:
         fields: dict[str, Any] = {"status": status, "duration_ms": round((time.perf_counter() - rec.started) * 1000, 3)}
         if error is not None:
             fields["error"] = f"{type(error).__name__}: {error}"
+        if getattr(rec, "batch_size", 1) > 1:
+            fields["batch_size"] = rec.batch_size
         if isinstance(result, GenerationResult):
             counts: dict[str, int] = {}
             for img in result.images:
@@ -212,6 +211,18 @@ class Lens:
         self._sinks.send(self.audit.append(records))
 
 
+def check_size(policy: Policy, options: Mapping[str, Any]) -> None:
+    """Refuse a generation ``width``/``height`` that is not a positive integer or exceeds
+    ``limits.max_image_pixels``, before any backend runs."""
+    width, height = options.get("width"), options.get("height")
+    for name, value in (("width", width), ("height", height)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+    limit = int(policy.limits.get("max_image_pixels", 50_000_000))
+    if width and height and width * height > limit:
+        raise InputError(f"{width}x{height} images exceed limits.max_image_pixels ({limit})")
+
+
 class Sinks:
     """The policy's audit sinks, built on first use. A sink that fails is logged and skipped:
     the log file is the record of truth."""
@@ -222,6 +233,8 @@ class Sinks:
         self._sinks: list[Any] | None = None
 
     def send(self, records: Sequence[Mapping[str, Any]]) -> None:
+        if not records:
+            return
         if self._sinks is None:
             self._sinks = [self.registry.build(kind, path, dict(entry), self.policy)[0]
                            for kind, path, entry in policy_entries(self.policy) if kind == "audit_sink"]

@@ -53,6 +53,7 @@ class Recorder:
         self.kind = kind
         self._redact = redact
         self.started = time.perf_counter()
+        self.batch_size = 1  # requests decided together with this one (Lens.check_prompts)
 
     def prompt(self, text: str | None) -> Any:
         if text is None:
@@ -136,34 +137,65 @@ class Pipeline:
     # -- text -----------------------------------------------------------------------
     def text_checks_batch(self, recs: Sequence[Recorder], prompts: Sequence[str],
                           failures: Sequence[list]) -> list[tuple[list[Finding], bool]]:
-        """Run every text check once on a batch of prompts (one request each).
+        """Run every text check on a batch of prompts (one request each), one call per check.
 
-        Returns, per prompt, its findings and whether a failure blocks it. A check
-        that fails, fails for every prompt of the batch; ``timeout_s`` covers one
-        call, so it is scaled by the batch size.
+        Returns, per prompt, its findings and whether a failure blocks it. When a
+        batched call fails (other than by timing out), the check runs again on each
+        prompt alone, so one prompt that breaks a check does not fail the others: the
+        outcome is the same as checking each prompt by itself. ``timeout_s`` covers
+        one call and is scaled by the batch size.
         """
         out: list[tuple[list[Finding], bool]] = [([], False) for _ in prompts]
+        blocks = self.policy.failure_mode("text") == "block"
         for i, entry in enumerate(self.policy.pipeline.get("text_checks") or []):
             info: Any = entry
+            judged: list[Any]
             try:
                 check, info = self.component("text_check", ("pipeline", "text_checks", i), entry)
-                outputs = check_batch(self._call(entry, check.check, list(prompts), scale=len(prompts)), len(prompts))
-                judged = []
-                for per_prompt in outputs:
-                    signals, measurements = split_outputs(per_prompt)
-                    if measurements:
-                        raise MalformedOutput("a text check returned measurements")
-                    judged.append([judge_signal(self.policy, "text", s, info) for s in signals])
-                for (found, _), more in zip(out, judged):
-                    found.extend(more)
             except ElensError:
                 raise
             except Exception as exc:
-                blocks = self.policy.failure_mode("text") == "block"
-                for j, rec in enumerate(recs):
-                    failures[j].append(self._failure(rec, "text", info, exc))
+                judged = [exc] * len(prompts)
+            else:
+                judged = self._judge_each(entry, check, info, prompts)
+            for j, (rec, result) in enumerate(zip(recs, judged)):
+                if isinstance(result, BaseException):
+                    failures[j].append(self._failure(rec, "text", info, result))
                     out[j] = (out[j][0], out[j][1] or blocks)
+                else:
+                    out[j][0].extend(result)
         return out
+
+    def _judge_each(self, entry: Mapping[str, Any], check: Any, info: ComponentInfo,
+                    prompts: Sequence[str]) -> list[Any]:
+        """Per prompt, its findings from ``check``, or the exception that stands for them."""
+        try:
+            return self._judge_texts(entry, check, info, prompts)
+        except ElensError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, PluginTimeout) or len(prompts) == 1:
+                return [exc] * len(prompts)  # retrying one by one could take the timeout N times
+        judged: list[Any] = []
+        for prompt in prompts:
+            try:
+                judged.extend(self._judge_texts(entry, check, info, [prompt]))
+            except ElensError:
+                raise
+            except Exception as exc:
+                judged.append(exc)
+        return judged
+
+    def _judge_texts(self, entry: Mapping[str, Any], check: Any, info: ComponentInfo,
+                     prompts: Sequence[str]) -> list[list[Finding]]:
+        outputs = check_batch(self._call(entry, check.check, list(prompts), scale=len(prompts)), len(prompts))
+        judged = []
+        for per_prompt in outputs:
+            signals, measurements = split_outputs(per_prompt)
+            if measurements:
+                raise MalformedOutput("a text check returned measurements")
+            judged.append([judge_signal(self.policy, "text", s, info) for s in signals])
+        return judged
 
     def _reviser(self) -> tuple[Any, ComponentInfo] | None:
         entry = self.policy.pipeline.get("reviser")
@@ -381,8 +413,8 @@ class Pipeline:
 
     def _generate(self, rec: Recorder, states: Sequence[_ImageState], negative: str | None,
                   options: Mapping[str, Any], round_: int) -> None:
-        entry = self.policy.pipeline["backend"]
         backend, info = self._backend()
+        entry = self.policy.pipeline["backend"]
         start = time.perf_counter()
         try:
             images = self._call(entry, backend.generate, [s.prompt for s in states], [s.seed for s in states],

@@ -262,3 +262,97 @@ def test_the_ray_engine_decides_like_the_local_one(tmp_path, policy):
     assert decisions(tmp_path / "local") == decisions(tmp_path / "ray")
     assert results(tmp_path / "ray")[-1]["status"] == "invalid"
     assert verify(tmp_path / "a.jsonl").ok and len(completed(tmp_path / "a.jsonl")) == 2 * 60
+
+
+class _Picky:
+    """A text check that breaks on one word: it must fail that prompt alone."""
+
+    def __init__(self, options, policy):
+        pass
+
+    def check(self, prompts):
+        if any("poison" in p for p in prompts):
+            raise RuntimeError("cannot read poison")
+        return [[] for _ in prompts]
+
+
+class _PickyPlugin:
+    from elens import hookimpl
+
+    @hookimpl
+    def register_text_checks(self, register):
+        register("picky", _Picky)
+
+
+def test_a_check_that_breaks_on_one_prompt_fails_that_prompt_alone(elens_lens):
+    lens = elens_lens("""
+        categories: [{id: sexual, thresholds: {text: 0.5}, actions: {text: block}}]
+        pipeline: {text_checks: [{plugin: picky}]}
+    """, plugins=[_PickyPlugin()])
+    prompts = ["a cat", "poison ivy", "a dog"]
+    together = [r.status for r in lens.check_prompts(prompts)]
+    assert together == [lens.check_prompt(p).status for p in prompts] == ["pass", "refused", "pass"]
+    done = [r for r in read_records(lens.audit.path) if r["event"] == "request.completed"]
+    assert [r.get("batch_size") for r in done[:3]] == [3, 3, 3] and "batch_size" not in done[3]
+
+
+def test_a_failing_request_stops_the_batch_recorded_and_retried_on_resume(tmp_path):
+    # A backend that cannot load fails every generation; the batch stops at the first chunk,
+    # records what happened, marks nothing done, and says where.
+    (tmp_path / "policy.yaml").write_text(POLICY.replace("backend: {plugin: tiny}",
+                                                         "backend: {plugin: diffusers, options: {model: /no/such/model}}"))
+    (tmp_path / "p.txt").write_text("a red apple\na green pear\n")
+    args = ["batch", "p.txt", "--out", "out", "-p", "policy.yaml", "--audit-log", "a.jsonl", "--chunk-size", "1"]
+    code, _, err = elens(*args, cwd=tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "p.txt:1: item 0 failed:" in err and "run the same command again" in err
+    assert not (tmp_path / "out" / "results.jsonl").exists() or results(tmp_path / "out") == []
+    done = completed(tmp_path / "a.jsonl")
+    assert [r["status"] for r in done] == ["error"] and verify(tmp_path / "a.jsonl").ok
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--width", "100000", "--height", "100000"], "100000x100000 images exceed limits.max_image_pixels"),
+    (["--chunk-size", "0"], "--chunk-size must be at least 1"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--ray-address", "auto"], "--ray-address needs --engine ray"),
+    (["-n", "99"], "99 images per prompt requested; limits.max_images is 16"),
+])
+def test_bad_options_are_refused_before_the_folder_is_touched(tmp_path, policy, extra, message):
+    (tmp_path / "p.txt").write_text("a dog\n")
+    code, _, err = elens("batch", "p.txt", "--out", "out", "-p", str(policy), *extra, cwd=tmp_path)
+    assert code == 2 and message in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("p.csv", b'prompt,id\n"a dog,1\na cat,2\n', "p.csv:"),
+    ("p.jsonl", b'{"prompt": "a dog", "id": "\\ud800"}\n', "p.jsonl:1: field 'id' is not valid Unicode text"),
+    ("p.jsonl", b'{"prompt": "a dog", "id": true}\n', "p.jsonl:1: field 'id' must be a string or an integer"),
+])
+def test_more_bad_input_files(tmp_path, policy, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    code, _, err = elens("batch", name, "--out", "out", "--check-only", "-p", str(policy), cwd=tmp_path)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_pending_chunk_is_found_in_the_log_from_another_folder_and_after_rotation(tmp_path, policy):
+    (tmp_path / "p.txt").write_text("\n".join(PROMPTS) + "\n")
+    args = ["batch", "p.txt", "--out", "out", "--check-only", "-p", str(policy), "--audit-log", "a.jsonl",
+            "--chunk-size", "2"]
+    assert elens(*args, cwd=tmp_path)[0] == 0
+    before = results(tmp_path / "out")
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines(keepends=True)
+    moved = [json.loads(x) for x in lines[-2:]]
+    (tmp_path / "out" / "results.jsonl").write_text("".join(lines[:-2]))
+    # As commit writes it: an absolute log path; then the log is rotated away.
+    (tmp_path / "out" / "pending.json").write_text(json.dumps(
+        {"audit": {"path": str(tmp_path / "a.jsonl"), "inode": None, "offset": 0}, "results": moved, "items": []}))
+    os.rename(tmp_path / "a.jsonl", tmp_path / "a.jsonl.1")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, _, err = elens(*[a if a != "p.txt" else str(tmp_path / "p.txt") for a in args[:2]],
+                         "--out", str(tmp_path / "out"), "--check-only", "-p", str(policy),
+                         "--audit-log", str(tmp_path / "a.jsonl"), "--chunk-size", "2", cwd=elsewhere)
+    assert code == 0, err
+    assert results(tmp_path / "out") == before  # delivered from pending.json, not decided again
+    assert len([r for r in read_records(tmp_path / "a.jsonl") if r["event"] == "request.completed"]) == 6
