@@ -43,6 +43,19 @@ def test_explicit_attributes_are_kept(planner):
         assert "female nurse" in p.prompt
 
 
+@pytest.mark.parametrize("prompt, span", [
+    ("a photo of \u042c\u0430\u0433\u03b1\u0441\u043a \u043e\u03b2\u03b1\u043c\u0430 smiling", (11, 23)),  # look-alikes
+    ("E l o n M u s k on stage", (0, 15)),                     # spaced out
+    ("portrait of T@ylor Sw1ft", (12, 24)),                    # leetspeak
+    ("E\u200blon Mu\u200bsk at a desk", (0, 11)),               # zero-width
+    ("\U0001F174\U0001F17B\U0001F17E\U0001F17D musk waving", (0, 9)),  # emoji letters
+])
+def test_disguised_names_are_still_public_figures(planner, prompt, span):
+    plan = planner.plan(prompt, 1, 0)
+    assert [(s.category, s.span) for s in plan.signals] == [("public_figure", span)]
+    assert plan.signals[0].label in ("Barack Obama", "Elon Musk", "Taylor Swift")
+
+
 def test_fully_specified_person_is_not_diversified(planner):
     plan = planner.plan("an elderly Black businesswoman", 3, 0)
     assert plan.clusters[0]["type"] == 0

@@ -417,3 +417,16 @@ def test_profanity_arrays_are_cached(tmp_path, monkeypatch, default_policy):
     again = checks._profanity_model()
     prompts = ["you stupid fucking idiot", "a nice cat", ""]
     assert first.predict_prob(prompts) == again.predict_prob(prompts)
+
+
+def test_allowed_phrases_are_not_read_by_the_model_checks(default_policy):
+    prompts = ["naked mole rat", "a n4ked m0le rat in a zoo", "a naked woman"]
+    plain = NsfwPromptCheck({}, default_policy).check(prompts)
+    allowed = NsfwPromptCheck({"allow": ["naked mole rat", "blue tits"]}, default_policy).check(prompts)
+    sexual = lambda out: [max(s.score for s in signals if s.category == "sexual") for signals in out]  # noqa: E731
+    before, after = sexual(plain), sexual(allowed)
+    assert before[0] > 0.5 and after[0] < 0.2          # the harmless phrase is gone from what the model reads
+    assert after[1] < 0.2                               # disguised, it is still recognised as the phrase
+    assert after[2] == pytest.approx(before[2])         # and nothing else changes
+    profanity = ProfanityCheck({"allow": ["moby dick"]}, default_policy).check(["reading moby dick"])
+    assert profanity[0][0].score < ProfanityCheck({}, default_policy).check(["reading moby dick"])[0][0].score

@@ -209,6 +209,34 @@ def _figures_regex(names: tuple[str, ...]) -> re.Pattern | None:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
 
 
+def _disguised(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, float]]:
+    """The policy's names written to slip past a plain match (look-alike letters, emoji
+    letters, spaced or leetspeak spelling), found in elens-lexicon's folded text and
+    located in the original prompt."""
+    folding = _folded_names(names)
+    if folding is None:
+        return []
+    regex, squashed, skeleton = folding
+    folded, offsets = skeleton(prompt)
+    return [(offsets[m.start()], offsets[m.end() - 1] + 1, squashed.get(re.sub(r"\s+", "", m.group(0)), m.group(0)),
+             1.0) for m in regex.finditer(folded)]
+
+
+@lru_cache(maxsize=8)
+def _folded_names(names: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str], Any] | None:
+    try:
+        from elens_lexicon.normalize import fold_term, skeleton
+    except ImportError:  # elens-lexicon is optional here: plain matching still works
+        return None
+    terms = {t: n for n in names if (t := fold_term(n))}
+    if not terms:
+        return None
+    # Spelled-out names lose their spaces when folded ("E l o n M u s k" -> "eionmusk").
+    body = "|".join(re.escape(t).replace(r"\ ", r"\s*") for t in sorted(terms, key=len, reverse=True))
+    squashed = {t.replace(" ", ""): n for t, n in terms.items()}
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)"), squashed, skeleton
+
+
 def _names(prompt: str, public_figures: Iterable[str],
            extra: Iterable[tuple[int, int, str, float]] = ()) -> list[tuple[int, int, str, float]]:
     """Named people: the policy's list (score 1.0), NER persons (``extra``), then runs of capitalised words (0.6)."""
@@ -218,7 +246,7 @@ def _names(prompt: str, public_figures: Iterable[str],
     canonical = {n.lower(): n for n in names}
     for m in regex.finditer(prompt) if regex else ():
         found.append((m.start(), m.end(), canonical.get(re.sub(r"\s+", " ", m.group(0).lower()), m.group(0)), 1.0))
-    for start, end, name, score in extra:
+    for start, end, name, score in [*_disguised(prompt, names), *extra]:
         if not any(s < end and start < e for s, e, _, _ in found):
             found.append((start, end, name, score))
     tokens = list(_TOKEN.finditer(prompt))

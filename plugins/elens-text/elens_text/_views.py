@@ -56,23 +56,36 @@ def _windows(text: str) -> list[str]:
     return out
 
 
-def views(prompt: str) -> list[str]:
-    """The texts to score for ``prompt``; the first is always the prompt itself."""
+def views(prompt: str, allow: re.Pattern | None = None) -> list[str]:
+    """The texts to score for ``prompt``; the first is always the prompt itself (less
+    any ``allow`` phrase)."""
     out = [prompt]
     plain = readable(prompt)
     if plain != prompt.casefold():
         out.append(plain)
     if len(plain.split()) > LONG_WORDS:
         out.extend(w for w in _windows(plain) if w not in out)
+    if allow is not None:
+        out = [" ".join(allow.sub(" ", v).split()) for v in out]
     return out
 
 
-def expand(prompts: Sequence[str]) -> tuple[list[str], list[int]]:
+def allow_pattern(phrases: Sequence[str]) -> re.Pattern | None:
+    """A pattern of the harmless phrases a check should not read ("naked mole rat",
+    "blue tits"): case-insensitive, whole words, any spacing; matched on the prompt
+    and on its readable form, so a disguised spelling is allowed too."""
+    parts = [r"\s+".join(re.escape(w) for w in readable(p).split()) for p in phrases if p.strip()]
+    if not parts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
+
+
+def expand(prompts: Sequence[str], allow: re.Pattern | None = None) -> tuple[list[str], list[int]]:
     """All views of ``prompts`` in one list, and for each the index of its prompt."""
     texts: list[str] = []
     owners: list[int] = []
     for i, prompt in enumerate(prompts):
-        for v in views(prompt):
+        for v in views(prompt, allow):
             texts.append(v)
             owners.append(i)
     return texts, owners

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from elens import ElensError, OptionsError, Signal
 
-from ._views import expand
+from ._views import allow_pattern, expand
 from .embed import Embedder
 
 
@@ -77,6 +77,7 @@ class SemanticCheck:
         "type": "object",
         "additionalProperties": False,
         "properties": {
+            "allow": {"type": "array", "items": {"type": "string"}},
             "mode": {"enum": ["zero-shot", "head"]},
             "categories": {"type": "array", "items": {"type": "string"}},
             "head": {"type": "string"},
@@ -92,6 +93,7 @@ class SemanticCheck:
         import numpy as np
 
         self.mode = options.get("mode", "zero-shot")
+        self.allow = allow_pattern(options.get("allow") or ())
         model_path = _relative_to_policy(options["model_path"], policy) if options.get("model_path") else None
         if model_path is not None and not model_path.is_dir():
             raise OptionsError("model_path", f"{model_path}: no such folder")
@@ -164,7 +166,7 @@ class SemanticCheck:
 
         if not prompts:
             return np.zeros((0, len(self.categories)))
-        texts, owners = expand(prompts)
+        texts, owners = expand(prompts, self.allow)
         emb = self.embedder(texts)
         matrix = self.head.predict(emb) if self.mode == "head" else self._calibrate(self._similarities(emb)[0])
         return _best_view(matrix, owners, len(prompts))[0]
@@ -173,7 +175,7 @@ class SemanticCheck:
         if not prompts:
             return []
         # Every view of every prompt in one batch of embeddings (see _views).
-        texts, owners = expand(prompts)
+        texts, owners = expand(prompts, self.allow)
         emb = self.embedder(texts)
         if self.mode == "head":
             matrix, rows = _best_view(self.head.predict(emb), owners, len(prompts))
@@ -215,6 +217,7 @@ class NsfwPromptCheck:
         "type": "object",
         "additionalProperties": False,
         "properties": {
+            "allow": {"type": "array", "items": {"type": "string"}},
             "labels": {
                 "type": "object",
                 "propertyNames": {"enum": ["safe", "adult", "cp", "underage_safe"]},
@@ -225,6 +228,7 @@ class NsfwPromptCheck:
     DEFAULT_LABELS = {"adult": "sexual", "cp": "sexual_minors"}
 
     def __init__(self, options: dict, policy: Any):
+        self.allow = allow_pattern(options.get("allow") or ())
         labels = dict(self.DEFAULT_LABELS)
         for label, cid in (options.get("labels") or {}).items():
             if cid is not None and cid not in policy.categories:
@@ -243,7 +247,7 @@ class NsfwPromptCheck:
 
         if not prompts:
             return []
-        texts, owners = expand(prompts)
+        texts, owners = expand(prompts, self.allow)
         labels = list(self.labels)
         matrix = np.array([[doc.cats.get(label, 0.0) for label in labels]
                            for doc in self.nlp.pipe(texts, batch_size=256)]).reshape(len(texts), len(labels))
@@ -268,19 +272,21 @@ class ProfanityCheck:
     options_schema = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"categories": {"type": "array", "items": {"type": "string"}}},
+        "properties": {"categories": {"type": "array", "items": {"type": "string"}},
+                       "allow": {"type": "array", "items": {"type": "string"}}},
     }
 
     def __init__(self, options: dict, policy: Any):
         self.categories = _categories(options, policy, default=["harassment"])
         self._model = _profanity_model()
+        self.allow = allow_pattern(options.get("allow") or ())
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
         import numpy as np
 
         if not prompts:
             return []
-        texts, owners = expand(prompts)
+        texts, owners = expand(prompts, self.allow)
         probs = np.array(self._model.predict_prob(texts)).reshape(-1, 1)
         best, rows = _best_view(probs, owners, len(prompts))
         return [
