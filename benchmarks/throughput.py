@@ -3,7 +3,10 @@
     python benchmarks/throughput.py                      # 10,000 prompts: 1 and 2 local workers, Ray with 2
     python benchmarks/throughput.py -n 2000 --runs local1 --json
 
-For each run it reports the wall time of the whole batch (model loading included),
+Runs: ``local1`` one worker in this process (torch uses every core), ``local1x1`` the
+same held to one thread, ``local2`` two worker processes of one thread each, ``ray2``
+two Ray actors of one CPU each. For each run it reports the wall time of the whole
+batch (model loading included),
 the steady rate (items per second after the first chunk, when every worker has
 loaded), and the peak resident memory of each worker process (sampled from
 /proc every 0.2 s; with one local worker the worker is this process).
@@ -24,7 +27,9 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-RUNS = {"local1": ("local", 1), "local2": ("local", 2), "ray2": ("ray", 2)}
+#: name -> (engine, workers, torch threads per worker: None is the engine's choice)
+RUNS = {"local1": ("local", 1, None), "local1x1": ("local", 1, 1), "local2": ("local", 2, None),
+        "ray2": ("ray", 2, None)}
 
 
 def prompts(n: int) -> list[str]:
@@ -43,7 +48,7 @@ class Memory:
 
     def _workers(self) -> list[int]:
         me, out = os.getpid(), []
-        if self.engine == "local1":
+        if self.engine.startswith("local1"):
             return [me]
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -102,7 +107,12 @@ def run(name: str, items: list[str], policy_ref: str, chunk: int, work: Path) ->
     from elens.batch import run_batch
     from elens.policy import load_policy
 
-    engine, workers = RUNS[name]
+    engine, workers, threads = RUNS[name]
+    if threads:  # one worker held to one core: the baseline for scaling to two workers of one core each
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
     src = work / "prompts.txt"
     src.write_text("\n".join(items) + "\n", encoding="utf-8")
     clock = Clock()
@@ -111,6 +121,8 @@ def run(name: str, items: list[str], policy_ref: str, chunk: int, work: Path) ->
         summary = run_batch(src, work / f"out-{name}", load_policy(policy_ref), workers=workers, engine=engine,
                             chunk_size=chunk, audit_path=work / f"audit-{name}.jsonl", progress_stream=clock)
     wall = time.perf_counter() - start
+    if threads:
+        torch.set_num_threads(before)
     first = next((m for m in clock.marks if m[1] >= chunk * workers), clock.marks[0])
     last = clock.marks[-1]
     steady = (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else float("nan")
@@ -125,7 +137,7 @@ def run(name: str, items: list[str], policy_ref: str, chunk: int, work: Path) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=10_000, help="prompts (default 10,000)")
-    parser.add_argument("--runs", default="local1,local2,ray2", help="comma-separated: " + ", ".join(RUNS))
+    parser.add_argument("--runs", default="local1,local1x1,local2,ray2", help="comma-separated: " + ", ".join(RUNS))
     parser.add_argument("--policy", default="builtin:default")
     parser.add_argument("--chunk-size", type=int, default=64)
     parser.add_argument("--json", action="store_true")

@@ -266,8 +266,13 @@ def _output(item: Mapping[str, Any], line: Mapping[str, Any], records: list, fil
 
 
 def _failed(item: Mapping[str, Any], exc: BaseException, records: list) -> dict[str, Any]:
-    return {"index": item["index"], "result": None, "records": records, "files": {},
-            "error": str(exc) if isinstance(exc, ElensError) else f"{type(exc).__name__}: {exc}"}
+    return {"index": item["index"], "result": None, "records": records, "files": {}, "error": one_line(exc)}
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the batch reports it: an elens error's own line, else its type and message."""
+    text = str(exc) if isinstance(exc, ElensError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
 
 
 def _check_line(result: Any) -> dict[str, Any]:
@@ -300,7 +305,7 @@ def guarded(fn: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]] | di
     try:
         return fn()
     except Exception as exc:
-        return {"error": str(exc) if isinstance(exc, ElensError) else f"{type(exc).__name__}: {exc}"}
+        return {"error": one_line(exc)}
 
 
 def unguarded(answer: list[dict[str, Any]] | Mapping[str, str]) -> list[dict[str, Any]]:
@@ -318,7 +323,7 @@ def _start_process_worker(job: Job) -> None:
     try:
         _process_worker = Worker(job)
     except Exception as exc:  # reported with the first chunk, not retried by the pool
-        _process_error = str(exc) if isinstance(exc, ElensError) else f"{type(exc).__name__}: {exc}"
+        _process_error = one_line(exc)
 
 
 def _run_in_process_worker(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | dict[str, str]:

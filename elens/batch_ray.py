@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, Sequence
 
-from .batch import Job, Worker, decode_files, encode_files, guarded, unguarded
+from .batch import Job, Worker, decode_files, encode_files, guarded, one_line, unguarded
 from .errors import InputError
 
 
@@ -22,7 +22,7 @@ class _Actor:
         try:
             self.worker = Worker(job)
         except Exception as exc:  # reported with each chunk: Ray's own error would be pages long
-            self.error = guarded(lambda: _raise(exc))["error"]
+            self.error = one_line(exc)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -34,10 +34,6 @@ class _Actor:
         else:  # one JSON string per item: Arrow has no type for the nested records
             rows = [json.dumps({**o, "files": encode_files(o["files"])}, ensure_ascii=False) for o in answer]
         return {"output": np.array(rows, dtype=object)}
-
-
-def _raise(exc: Exception) -> Any:
-    raise exc
 
 
 def ray_engine(job: Job, chunks: Sequence[list[dict]], workers: int,

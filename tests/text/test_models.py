@@ -94,7 +94,6 @@ def test_checks_are_registered_and_explain_themselves(default_policy, semantic):
 
 def test_train_text_head_then_use_it(tmp_path, default_policy):
     from elens.cli import build_cli
-    from elens.policy import Policy
 
     data = tmp_path / "labeled.csv"
     rows = [("a naked woman on a bed", "sexual"), ("explicit porn photo", "sexual"), ("topless girl in a shower", "sexual"),
