@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from elens_lexicon.disguise import TECHNIQUES, disguise, strip_marks
 from elens_lexicon.matcher import Lexicon
 from elens_lexicon.normalize import readable, skeleton
+from elens_lexicon.spelling import english_words
 
 # Unsafe prompts of the benchmark (test split), words a user would disguise in [brackets].
 SAMPLE = [
@@ -42,7 +43,7 @@ SAMPLE = [
 # Measured floors where a technique still trails plain text by more than 5 points on
 # this sample (docs/evasion.md explains each); None: within 5 points of plain.
 FLOORS: dict[str, float | None] = {t: None for t in TECHNIQUES}
-FLOORS["misspelling"] = 0.35
+FLOORS["misspelling"] = 0.93  # 15 of 16: "slef ham" (harm misspelt as an English word)
 
 
 @pytest.fixture(scope="session")
@@ -116,14 +117,20 @@ def test_normalizer_never_raises_and_maps_into_the_original(text, casefold, leet
 
 
 _LEXICON = Lexicon({"sexual": ["nude", "naked woman"], "shocking": ["pool of blood"]},
-                   {"sexual": [r"\bs[e3]xy\b"]}, allow=["nude lipstick"])
+                   {"sexual": [r"\bs[e3]xy\b"]}, allow=["nude lipstick"], vocabulary=english_words())
+# Misspelt, disguised and plain words, so that the misspelling readings get exercised.
+_PIECES = st.sampled_from(["nkaed", "naked", "wmoan", "woman", "womn", "n4kde", "nak*de", "nuude", "ndue",
+                           "pool", "off", "bl00d", "blod", "sexxy", "s3xxy", "heron", "a", "\u200b", "\u0435",
+                           "\U0001f17d", "lipstikc", "n u d e", "1", "l", "|"])
+_MIXED = st.lists(st.one_of(_PIECES, _TEXT.map(lambda t: t[:6])), max_size=12).map(" ".join)
 
 
-@settings(max_examples=200, deadline=None)
-@given(_TEXT)
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_TEXT, _MIXED))
 def test_lexicon_spans_stay_within_the_text(text):
     for m in _LEXICON.find(text):
         assert 0 <= m.start < m.end <= len(text)
+        assert not text[m.start].isspace() and not text[m.end - 1].isspace()
 
 
 @settings(max_examples=100, deadline=None)

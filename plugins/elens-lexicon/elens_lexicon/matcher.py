@@ -7,6 +7,10 @@ out letter by letter (``n u d e``) were already joined by the skeleton.
 
 The words of a phrase may be joined by up to four non-letters (``pool  of-blood``,
 ``nakedwoman``), and the last word may take a plural ``s``/``es``.
+
+Given a vocabulary of English words, misspelt term words are read too (``nkaed
+woman``): :mod:`elens_lexicon.spelling` corrects a copy of the skeleton and the terms
+and patterns run on it again; those hits are marked ``misspelt``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .normalize import fold_term, skeleton
+from .spelling import Speller
 
 _EDGE_BEFORE = r"(?<![^\W_])"  # not after a letter or digit
 _EDGE_AFTER = r"(?![^\W_])"
@@ -48,13 +53,17 @@ class Match:
     term: str  # the policy term (or pattern) that matched
     start: int  # span in the original text
     end: int
+    misspelt: bool = False  # found only once a misspelt word was corrected
 
 
 class Lexicon:
     """Terms and regular expressions per category, matched against folded text.
 
     ``allow`` lists benign phrases ("nude lipstick", "gore-tex"): a term hit that lies
-    inside an allowed phrase is dropped.
+    inside an allowed phrase is dropped. With a ``vocabulary`` of known words
+    (:func:`elens_lexicon.spelling.english_words`), a word that is not in it and is one
+    edit from a word of the terms or allowed phrases is read as that word (not with
+    ``case_sensitive``).
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class Lexicon:
         *,
         case_sensitive: bool = False,
         allow: Iterable[str] = (),
+        vocabulary: frozenset[str] | None = None,
     ):
         self.casefold = not case_sensitive
         self._terms: dict[str, list[tuple[str, re.Pattern]]] = {}
@@ -83,6 +93,12 @@ class Lexicon:
         }
         allowed = [f for f in (fold_term(a, self.casefold) for a in allow) if re.search(r"[^\W_]", f)]
         self._allow = re.compile("|".join(f"(?:{term_regex(a)})" for a in allowed)) if allowed else None
+        self._speller = self._light_speller = None
+        if vocabulary is not None and self.casefold:
+            phrases = [t for items in terms.values() for t in items if t and t.strip()] + list(allow)
+            targets = _targets(skeleton(p, leet=False)[0] for p in phrases)
+            self._speller = Speller(targets, vocabulary, fold=True)
+            self._light_speller = Speller(targets, vocabulary) if self._patterns else None
 
     def find(self, text: str) -> list[Match]:
         """Every term and pattern hit in ``text``, sorted by position, spans in ``text``."""
@@ -96,21 +112,35 @@ class Lexicon:
                 readings.append(other)
         for folded, offsets in readings:
             self._find_terms(folded, offsets, found)
+        misspelt: dict[tuple[str, int, int], Match] = {}
+        if self._speller is not None:
+            for folded, offsets in readings:
+                for fixed, fixed_offsets, spans in self._speller.readings(text, folded, offsets):
+                    self._find_terms(fixed, fixed_offsets, misspelt, spans)
         if self._patterns:
             # Patterns see the lighter fold, and it again with tripled letters squeezed.
             light_readings = [skeleton(text, casefold=self.casefold, leet=False)]
             if _TRIPLED.search(light_readings[0][0]):
                 light_readings.append(skeleton(text, casefold=self.casefold, leet=False, squeeze=True))
             for light, light_offsets in light_readings:
-                allowed = self._allowed(light, light_offsets)
-                for category, regexes in self._patterns.items():
-                    for rx in regexes:
-                        for m in rx.finditer(light):
-                            if m.end() > m.start():
-                                # The label is what matched, folded ("s3x" -> "sex"), for the reviser.
-                                self._add(found, allowed, category, fold_term(m.group(0), self.casefold) or m.group(0),
-                                          light_offsets[m.start()], light_offsets[m.end() - 1] + 1)
+                self._find_patterns(light, light_offsets, found)
+            if self._light_speller is not None:
+                for light, light_offsets in light_readings:
+                    for fixed, fixed_offsets, spans in self._light_speller.readings(text, light, light_offsets):
+                        self._find_patterns(fixed, fixed_offsets, misspelt, spans)
+        for key, m in misspelt.items():
+            found.setdefault(key, m)
         return sorted(found.values(), key=lambda m: (m.start, -m.end, m.category))
+
+    def _find_patterns(self, light: str, offsets: list[int], found: dict, fixed: list | None = None) -> None:
+        allowed = self._allowed(light, offsets)
+        for category, regexes in self._patterns.items():
+            for rx in regexes:
+                for m in rx.finditer(light):
+                    if m.end() > m.start() and (fixed is None or _overlaps(m, fixed)):
+                        # The label is what matched, folded ("s3x" -> "sex"), for the reviser.
+                        self._add(found, allowed, category, fold_term(m.group(0), self.casefold) or m.group(0),
+                                  offsets[m.start()], offsets[m.end() - 1] + 1, fixed is not None)
 
     def _allowed(self, folded: str, offsets: list[int]) -> list[tuple[int, int]]:
         if self._allow is None:
@@ -118,19 +148,39 @@ class Lexicon:
         return [(offsets[m.start()], offsets[m.end() - 1] + 1) for m in self._allow.finditer(folded) if m.end() > m.start()]
 
     @staticmethod
-    def _add(found: dict, allowed: list[tuple[int, int]], category: str, term: str, start: int, end: int) -> None:
+    def _add(found: dict, allowed: list[tuple[int, int]], category: str, term: str, start: int, end: int,
+             misspelt: bool = False) -> None:
         if any(a <= start and end <= b for a, b in allowed):
             return
-        found.setdefault((category, start, end), Match(category, term, start, end))
+        found.setdefault((category, start, end), Match(category, term, start, end, misspelt))
 
-    def _find_terms(self, folded: str, offsets: list[int], found: dict) -> None:
+    def _find_terms(self, folded: str, offsets: list[int], found: dict, fixed: list | None = None) -> None:
+        """Term hits in one reading; with ``fixed`` (spans of corrected words in a
+        corrected reading) only the hits that take in a corrected word."""
         allowed = self._allowed(folded, offsets)
         for category, combined in self._any.items():
             for m in combined.finditer(folded):
-                if m.end() == m.start():
+                if m.end() == m.start() or (fixed is not None and not _overlaps(m, fixed)):
                     continue
                 piece = folded[m.start():m.end()]
                 candidates = [t for t, rx in self._terms[category] if rx.fullmatch(piece)]
                 # "zombies" is its own term and also a plural of "zombie": the longest term wins.
                 term = max(candidates, key=len) if candidates else piece
-                self._add(found, allowed, category, term, offsets[m.start()], offsets[m.end() - 1] + 1)
+                self._add(found, allowed, category, term, offsets[m.start()], offsets[m.end() - 1] + 1,
+                          fixed is not None)
+
+
+def _targets(phrases: Iterable[str]) -> set[str]:
+    """The words a misspelt word may stand for: every word of the phrases, and the
+    plural of each last word (a term's last word may take ``s``/``es``)."""
+    out = set()
+    for phrase in phrases:
+        words = [w for w in re.split(r"[\W\d_]+", phrase) if w]
+        out.update(words)
+        if words:
+            out.update((words[-1] + "s", words[-1] + "es"))
+    return out
+
+
+def _overlaps(m: re.Match, spans: list[tuple[int, int]]) -> bool:
+    return any(m.start() < end and start < m.end() for start, end in spans)

@@ -251,11 +251,18 @@ def _drop_in_word_marks(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return out
 
 
-def readable(text: str) -> str:
+def readable(text: str, *, spelling: bool = True) -> str:
     """``text`` with evasion undone but words kept readable, for model-based checks:
     look-alikes, emoji letters and invisible marks folded, leetspeak undone,
     spelled-out words joined, marks inside a word dropped (``na*ked``), letters
-    repeated three times or more squeezed to one (``nuuuude`` -> ``nude``). Lower case.
-    No offsets: use :func:`skeleton` where spans matter."""
+    repeated three times or more squeezed to one (``nuuuude`` -> ``nude``), and with
+    ``spelling`` misspelt words written as the common English word one slip away
+    (``nakt`` -> ``naked``, :func:`elens_lexicon.spelling.correct_spelling`). Lower
+    case. No offsets: use :func:`skeleton` where spans matter."""
     pairs = _join_spelled(_leet(_pairs(text, casefold=True)))
-    return "".join(c for c, _ in _squeeze(_drop_in_word_marks(pairs)))
+    out = "".join(c for c, _ in _squeeze(_drop_in_word_marks(pairs)))
+    if spelling:
+        from .spelling import correct_spelling  # spelling reads skeletons: imported late
+
+        out = correct_spelling(out)
+    return out
