@@ -399,11 +399,9 @@ class BatchDir:
                     raise InputError(f"{state}: this folder holds a batch with another {key.replace('_', ' ')} "
                                      f"({old.get(key)!r}, now {meta.get(key)!r}); use another --out, or --restart")
             self.meta = old
-            self.resumed = True
         else:
             self.meta = {"version": STATE_VERSION, "batch_id": uuid.uuid4().hex, **meta}
             write_atomically(state, (json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n").encode())
-            self.resumed = False
         self.results = self.out / "results.jsonl"
         self.done = self._recover()
 
