@@ -82,7 +82,8 @@ class Lens:
                 self.validate_prompt(prompt)
             except InputError as exc:
                 raise InputError(f"prompt {i}: {exc}") from None
-        recs = [self._start("check", prompt=p, n=n, seed=seed, tags=t) for p, t in zip(prompts, tags)]
+        recs = [self._start("check", prompt=p, n=n, seed=seed, tags=t, validate=False)  # validated above
+                for p, t in zip(prompts, tags)]
         for rec in recs:
             rec.batch_size = len(recs)
         try:

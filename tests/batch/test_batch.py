@@ -195,16 +195,21 @@ def _crash_after_the_audit_append(out: Path, log: Path, last: int) -> None:
     lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
     kept, moved = lines[:-last], [json.loads(x) for x in lines[-last:]]
     (out / "results.jsonl").write_text("".join(kept) + lines[-last][:17])  # and a torn line
-    ids = sorted(r["request_id"] for r in moved)
-    (out / "pending.json").write_text(json.dumps({"request_ids": ids, "audit": {"path": str(log), "inode": None},
+    (out / "pending.json").write_text(json.dumps({"audit": {"path": str(log), "inode": None},
                                                   "results": moved, "items": []}))
 
 
-def test_a_chunk_recorded_before_the_crash_is_delivered_not_rerun(tmp_path, policy):
+def _finished_batch(tmp_path: Path, policy: Path) -> list[str]:
+    """Run PROMPTS to the end in chunks of 2; returns the command, to run it again."""
     (tmp_path / "p.txt").write_text("\n".join(PROMPTS) + "\n")
     args = ["batch", "p.txt", "--out", "out", "--check-only", "-p", str(policy), "--audit-log", "a.jsonl",
             "--chunk-size", "2"]
     assert elens(*args, cwd=tmp_path)[0] == 0
+    return args
+
+
+def test_a_chunk_recorded_before_the_crash_is_delivered_not_rerun(tmp_path, policy):
+    args = _finished_batch(tmp_path, policy)
     before = results(tmp_path / "out")
     _crash_after_the_audit_append(tmp_path / "out", tmp_path / "a.jsonl", 2)
     code, out, err = elens(*args, cwd=tmp_path)
@@ -214,10 +219,7 @@ def test_a_chunk_recorded_before_the_crash_is_delivered_not_rerun(tmp_path, poli
 
 
 def test_a_chunk_never_recorded_runs_again(tmp_path, policy):
-    (tmp_path / "p.txt").write_text("\n".join(PROMPTS) + "\n")
-    args = ["batch", "p.txt", "--out", "out", "--check-only", "-p", str(policy), "--audit-log", "a.jsonl",
-            "--chunk-size", "2"]
-    assert elens(*args, cwd=tmp_path)[0] == 0
+    args = _finished_batch(tmp_path, policy)
     before = decisions(tmp_path / "out")
     _crash_after_the_audit_append(tmp_path / "out", tmp_path / "elsewhere.jsonl", 2)  # not in that log
     assert elens(*args, cwd=tmp_path)[0] == 0
@@ -336,23 +338,15 @@ def test_more_bad_input_files(tmp_path, policy, name, content, message):
 
 
 def test_a_pending_chunk_is_found_in_the_log_from_another_folder_and_after_rotation(tmp_path, policy):
-    (tmp_path / "p.txt").write_text("\n".join(PROMPTS) + "\n")
-    args = ["batch", "p.txt", "--out", "out", "--check-only", "-p", str(policy), "--audit-log", "a.jsonl",
-            "--chunk-size", "2"]
-    assert elens(*args, cwd=tmp_path)[0] == 0
+    _finished_batch(tmp_path, policy)
     before = results(tmp_path / "out")
-    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines(keepends=True)
-    moved = [json.loads(x) for x in lines[-2:]]
-    (tmp_path / "out" / "results.jsonl").write_text("".join(lines[:-2]))
-    # As commit writes it: an absolute log path; then the log is rotated away.
-    (tmp_path / "out" / "pending.json").write_text(json.dumps(
-        {"audit": {"path": str(tmp_path / "a.jsonl"), "inode": None, "offset": 0}, "results": moved, "items": []}))
-    os.rename(tmp_path / "a.jsonl", tmp_path / "a.jsonl.1")
+    _crash_after_the_audit_append(tmp_path / "out", tmp_path / "a.jsonl", 2)  # an absolute path, as commit writes
+    os.rename(tmp_path / "a.jsonl", tmp_path / "a.jsonl.1")  # then the log is rotated away
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code, _, err = elens(*[a if a != "p.txt" else str(tmp_path / "p.txt") for a in args[:2]],
-                         "--out", str(tmp_path / "out"), "--check-only", "-p", str(policy),
-                         "--audit-log", str(tmp_path / "a.jsonl"), "--chunk-size", "2", cwd=elsewhere)
+    code, _, err = elens("batch", str(tmp_path / "p.txt"), "--out", str(tmp_path / "out"), "--check-only",
+                         "-p", str(policy), "--audit-log", str(tmp_path / "a.jsonl"), "--chunk-size", "2",
+                         cwd=elsewhere)
     assert code == 0, err
     assert results(tmp_path / "out") == before  # delivered from pending.json, not decided again
     assert len([r for r in read_records(tmp_path / "a.jsonl") if r["event"] == "request.completed"]) == 6
