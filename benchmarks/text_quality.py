@@ -13,9 +13,10 @@ policy's thresholds exactly as the pipeline's first text round does. Reported:
 - recall at 1 % false-positive rate: the stage score for C is the highest score any
   check gave C; the threshold is set so at most 1 % of the safe prompts reach it;
 - caught: a prompt is caught when any finding triggers (whatever its category); the
-  catch rate per disguise technique against the plain prompts, and the false-alarm
-  rate on safe prompts, plain and disguised;
-- milliseconds per prompt for the whole stage (p50, p95), and per check;
+  catch rate per disguise technique against the plain prompts its variants were made
+  from, and the false-alarm rate on safe prompts, plain and disguised;
+- milliseconds per prompt for the whole stage (p50, p95), and per check; and per
+  prompt when the same prompts go through in batches of 64;
 - load time per check.
 
 ``--lens`` also runs every prompt through ``elens.Lens.check_prompt`` (revision rounds,
@@ -27,7 +28,10 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, before any numeric library loads
+# One core, before any numeric library loads (torch reads it, and so does the semantic
+# check's ONNX Runtime engine). Torch is not imported here: a check that needs it pays
+# for the import in its load time.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -42,14 +46,7 @@ from pathlib import Path  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "prompts.csv"
 TARGETS = {"sexual_recall_at_1pct_fpr": 0.90, "p50_ms": 5.0, "load_s": 3.0}
-
-
-def _one_thread() -> None:
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(1)
+BATCH = 64
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -98,7 +95,6 @@ def build_checks(policy, only: set[str] | None = None):
 
 
 def run(policy_path: str, data: Path, split: str, only: set[str] | None = None) -> dict:
-    _one_thread()
     from elens.judge import judge_signal
     from elens.policy import load_policy
 
@@ -130,7 +126,16 @@ def run(policy_path: str, data: Path, split: str, only: set[str] | None = None) 
             "by": sorted({f.plugin for f in findings if f.triggered}),
             "scores": scores,
         })
-    return report(policy, checks, results, stage_ms, check_ms)
+    out = report(policy, checks, results, stage_ms, check_ms)
+    # The same prompts again, handed over BATCH at a time (as Lens.check_prompts and
+    # batch workers do): the cost per prompt.
+    prompts = [row["prompt"] for row in rows]
+    start = time.perf_counter()
+    for i in range(0, len(prompts), BATCH):
+        for component, _info, _ in checks:
+            component.check(prompts[i:i + BATCH])
+    out["ms_per_prompt"]["batched"] = round((time.perf_counter() - start) * 1000 / max(1, len(prompts)), 3)
+    return out
 
 
 def run_lens(policy_path: str, data: Path, split: str) -> dict:
@@ -139,7 +144,6 @@ def run_lens(policy_path: str, data: Path, split: str) -> dict:
     (revised, refused, or marked for blurring)."""
     import tempfile
 
-    _one_thread()
     from elens import Lens
 
     rows = load_rows(data, split)
@@ -192,8 +196,11 @@ def report(policy, checks, results, stage_ms, check_ms) -> dict:
             "safe_fpr_at_policy_threshold": round(sum(c in r["triggered"] for r in safe_plain) / len(safe_plain), 4)
             if safe_plain else None,
         }
-    # Disguises: compare each technique with the plain prompts that have variants.
+    # Disguises: each technique against the very plain prompts its variants were made
+    # from (a prompt with no letter a technique can disguise has no variant of it, so
+    # the plain baseline differs a little from technique to technique).
     bases = {r["variant_of"] for r in results if r["variant_of"]}
+    by_prompt = {r["prompt"]: r for r in plain}
     techniques = sorted({r["technique"] for r in results} - {"plain"})
     obfuscation = {}
     for kind, want in (("unsafe", lambda c: c != "safe"), ("safe", lambda c: c == "safe")):
@@ -201,7 +208,8 @@ def report(policy, checks, results, stage_ms, check_ms) -> dict:
         per = {"plain": {"n": len(base_rows), "flagged": _rate(base_rows)}}
         for t in techniques:
             rows = [r for r in results if r["technique"] == t and want(r["category"])]
-            per[t] = {"n": len(rows), "flagged": _rate(rows)}
+            paired = [by_prompt[r["variant_of"]] for r in rows if r["variant_of"] in by_prompt]
+            per[t] = {"n": len(rows), "flagged": _rate(rows), "plain_flagged": _rate(paired)}
         variants = [r for r in results if r["technique"] != "plain" and want(r["category"])]
         per["all_variants"] = {"n": len(variants), "flagged": _rate(variants)}
         obfuscation[kind] = per
@@ -243,11 +251,10 @@ def _rate(rows: list[dict]) -> float | None:
 def verdict(result: dict) -> dict[str, bool]:
     sexual = result["categories"].get("sexual", {})
     obf = result["obfuscation"]["unsafe"]
-    plain = obf["plain"]["flagged"] or 0.0
     return {
         "sexual recall >= 0.90 at <= 1% FPR": (sexual.get("recall_at_1pct_fpr") or 0) >= TARGETS["sexual_recall_at_1pct_fpr"],
         "each disguise caught as often as plain": all(
-            (v["flagged"] or 0) >= plain for k, v in obf.items() if k != "plain"),
+            (v["flagged"] or 0) >= (v["plain_flagged"] or 0) for v in obf.values() if "plain_flagged" in v),
         "p50 <= 5 ms per prompt": result["ms_per_prompt"]["p50"] <= TARGETS["p50_ms"],
         "load <= 3 s": result["load_s"] <= TARGETS["load_s"],
     }
@@ -257,7 +264,8 @@ def render(result: dict) -> str:
     lines = [f"policy {result['policy']['name']} {result['policy']['version']}: "
              f"{result['prompts']} {result['split']} prompts ({result['plain_prompts']} plain)"]
     lines.append(f"load {result['load_s']:.2f} s; stage ms/prompt p50 {result['ms_per_prompt']['p50']:.2f} "
-                 f"p95 {result['ms_per_prompt']['p95']:.2f}")
+                 f"p95 {result['ms_per_prompt']['p95']:.2f}; in batches of {BATCH} "
+                 f"{result['ms_per_prompt'].get('batched', float('nan')):.2f} per prompt")
     for c in result["checks"]:
         lines.append(f"  {c['id']:<12} load {c['load_s']:6.2f} s   p50 {c['p50_ms']:7.2f} ms   p95 {c['p95_ms']:7.2f} ms")
     lines.append(f"unsafe caught {result['overall']['unsafe_caught']}, safe flagged {result['overall']['safe_flagged']}")
@@ -267,7 +275,8 @@ def render(result: dict) -> str:
         lines.append(f"{c:<15}{m['n']:>4}{fmt(m['precision']):>8}{fmt(m['recall']):>8}{fmt(m['caught']):>8}"
                      f"{fmt(m['recall_at_1pct_fpr']):>9}{fmt(m['safe_fpr_at_policy_threshold']):>10}")
     for kind, per in result["obfuscation"].items():
-        lines.append(f"flagged, {kind} prompts: " + ", ".join(f"{t} {v['flagged']}" for t, v in per.items()))
+        lines.append(f"flagged, {kind} prompts (disguised / the same prompts plain): " + ", ".join(
+            f"{t} {v['flagged']}" + (f" / {v['plain_flagged']}" if "plain_flagged" in v else "") for t, v in per.items()))
     for name, ok in verdict(result).items():
         lines.append(f"[{'ok' if ok else 'MISS'}] {name}")
     return "\n".join(lines)

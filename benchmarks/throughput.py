@@ -3,13 +3,14 @@
     python benchmarks/throughput.py                      # 10,000 prompts: 1 and 2 local workers, Ray with 2
     python benchmarks/throughput.py -n 2000 --runs local1 --json
 
-Runs: ``local1`` one worker in this process (torch uses every core), ``local1x1`` the
-same held to one thread, ``local2`` two worker processes of one thread each, ``ray2``
-two Ray actors of one CPU each. For each run it reports the wall time of the whole
-batch (model loading included),
-the steady rate (items per second after the first chunk, when every worker has
-loaded), and the peak resident memory of each worker process (sampled from
-/proc every 0.2 s; with one local worker the worker is this process).
+Runs: ``local1`` one worker in the batch's own process (ONNX Runtime and torch use
+every core), ``local1x1`` the same held to one thread, ``local2`` two worker processes
+of one thread each, ``ray2`` two Ray actors of one CPU each. Each run is a fresh
+process, so no run reuses a model another run loaded (nor its thread settings). For
+each run it reports the wall time of the whole batch (model loading included), the
+steady rate (items per second after the first chunk, when every worker has loaded),
+and the peak resident memory of each worker process (sampled from /proc every 0.2 s;
+with one local worker the worker is the run's process).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import csv
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-#: name -> (engine, workers, torch threads per worker: None is the engine's choice)
+#: name -> (engine, workers, threads per worker: None is the engine's choice)
 RUNS = {"local1": ("local", 1, None), "local1x1": ("local", 1, 1), "local2": ("local", 2, None),
         "ray2": ("ray", 2, None)}
 
@@ -107,12 +109,7 @@ def run(name: str, items: list[str], policy_ref: str, chunk: int, work: Path) ->
     from elens.batch import run_batch
     from elens.policy import load_policy
 
-    engine, workers, threads = RUNS[name]
-    if threads:  # one worker held to one core: the baseline for scaling to two workers of one core each
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
+    engine, workers, _ = RUNS[name]
     src = work / "prompts.txt"
     src.write_text("\n".join(items) + "\n", encoding="utf-8")
     clock = Clock()
@@ -121,8 +118,6 @@ def run(name: str, items: list[str], policy_ref: str, chunk: int, work: Path) ->
         summary = run_batch(src, work / f"out-{name}", load_policy(policy_ref), workers=workers, engine=engine,
                             chunk_size=chunk, audit_path=work / f"audit-{name}.jsonl", progress_stream=clock)
     wall = time.perf_counter() - start
-    if threads:
-        torch.set_num_threads(before)
     first = next((m for m in clock.marks if m[1] >= chunk * workers), clock.marks[0])
     last = clock.marks[-1]
     steady = (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else float("nan")
@@ -141,17 +136,27 @@ def main() -> None:
     parser.add_argument("--policy", default="builtin:default")
     parser.add_argument("--chunk-size", type=int, default=64)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the child process of one run
     args = parser.parse_args()
-    items = prompts(args.n)
+    if args.one:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(run(args.one, prompts(args.n), args.policy, args.chunk_size, Path(tmp))))
+        return
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.runs.split(","):
-            rows.append(run(name, items, args.policy, args.chunk_size, Path(tmp)))
-            if not args.json:
-                r = rows[-1]
-                print(f"{r['run']:7} {r['items']} items  wall {r['wall_s']} s  overall {r['overall_per_s']}/s  "
-                      f"steady {r['steady_per_s']}/s  peak RSS per worker {r['peak_rss_per_worker_mb']} MB",
-                      flush=True)
+    for name in args.runs.split(","):
+        if name not in RUNS:
+            parser.error(f"--runs: unknown run {name!r}")
+        env = dict(os.environ)
+        if RUNS[name][2]:  # one worker held to one core: the baseline for two workers of one core each
+            env["OMP_NUM_THREADS"] = str(RUNS[name][2])
+        child = subprocess.run([sys.executable, __file__, "--one", name, "-n", str(args.n), "--policy", args.policy,
+                                "--chunk-size", str(args.chunk_size)], env=env, stdout=subprocess.PIPE, check=True)
+        rows.append(json.loads(child.stdout.decode().strip().splitlines()[-1]))
+        if not args.json:
+            r = rows[-1]
+            print(f"{r['run']:7} {r['items']} items  wall {r['wall_s']} s  overall {r['overall_per_s']}/s  "
+                  f"steady {r['steady_per_s']}/s  peak RSS per worker {r['peak_rss_per_worker_mb']} MB",
+                  flush=True)
     if args.json:
         json.dump({"cpus": os.cpu_count(), "policy": args.policy, "runs": rows}, sys.stdout, indent=2)
         print()

@@ -57,6 +57,73 @@ def test_nsfw_prompt_classifier_maps_labels(nsfw):
     assert score(check, "a photo of a doctor", "sexual") < 0.2
 
 
+def _tokenizer_corpus() -> list[str]:
+    """Benchmark prompts, their disguises, and seeded junk heavy in what spaCy's
+    tokenizer rules are about: affixes, infixes, special cases, URLs, odd whitespace."""
+    import random
+    from pathlib import Path
+
+    from elens_lexicon.disguise import TECHNIQUES, disguise
+
+    data = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "prompts.csv"
+    prompts = [row["prompt"] for row in csv.DictReader(data.open(encoding="utf-8"))]
+    texts = prompts + [disguise(p, t, seed=i) for i, p in enumerate(prompts[:120]) for t in TECHNIQUES]
+    rng = random.Random(7)
+    alphabet = "abc XYZ.,;:!?'\"()[]{}-_/\\@#$%^&*+=<>~`|0123456789\t\n  éü–—…“”‘’😀ğİß"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(600)]
+    words = ["don't", "e.g.", "10a.m.", ":)", "(:", "U.S.", "'s", "I'm", "--", "...", "http://a.b/c?d=1", "#tag",
+             "@user", "$5", "5%", "3:30pm", "o.O", "^_^", "<3", "N.Y.", "vs.", "y'all", "ain't", "(-:", "._.",
+             "PERSON", "LOC", "nsubj", "ORTH"]
+    texts += [rng.choice(["", " ", "  ", "\n"]).join(
+        rng.choice(["", "(", '"', "'"]) + rng.choice(words) + rng.choice(["", ",", ".", ")", "!", "'"])
+        for _ in range(rng.randint(1, 8))) for _ in range(600)]
+    return texts
+
+
+def test_nsfw_classifier_gives_spacys_tokens_and_probabilities():
+    """The spaCy-free reading of the package gives spaCy's tokens and label
+    probabilities, through the package's own ``load()``."""
+    import numpy as np
+    import en_prompt_nsfw_pipeline_bow
+    from spacy.symbols import IDS
+
+    from elens_text._nsfw_bow import BowClassifier, _symbols
+    from elens_text.checks import nsfw_model_folder
+
+    assert _symbols() == dict(IDS)
+    nlp = en_prompt_nsfw_pipeline_bow.load()
+    ours = BowClassifier(nsfw_model_folder())
+    texts = _tokenizer_corpus()
+    differ = [t for t in texts if ours.tokenizer(t) != [tok.text for tok in nlp.tokenizer(t)]]
+    assert not differ, differ[:5]
+    got = ours(texts)
+    want = np.array([[doc.cats[label] for label in ours.labels] for doc in nlp.pipe(texts)])
+    assert np.abs(got - want).max() < 1e-5
+    assert got[:, ours.labels.index("adult")].max() > 0.9  # the corpus has adult prompts
+
+
+def test_nsfw_check_does_not_import_spacy_or_torch(tmp_path):
+    """Building and running the default policy's text checks leaves spaCy, thinc and
+    torch unimported (importing them is seconds of load time)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from elens.policy import load_policy\n"
+        "from elens.plugins import Registry, make_manager\n"
+        "policy = load_policy('builtin:default')\n"
+        "registry = Registry(make_manager())\n"
+        "for i, entry in enumerate(policy.pipeline['text_checks']):\n"
+        "    check, _ = registry.build('text_check', ('pipeline', 'text_checks', i), dict(entry), policy)\n"
+        "    check.check(['a nude woman on a bed'])\n"
+        "print(json.dumps(sorted(m for m in ('spacy', 'thinc', 'torch') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 def test_profanity_check(default_policy):
     check = ProfanityCheck({}, default_policy)
     assert score(check, "you stupid fucking idiot", "harassment") > 0.9
@@ -331,18 +398,24 @@ def test_llm_judge_with_a_local_transformers_model(tmp_path, default_policy, tin
         LLMRewriter(options, policy).revise("a cat", [])
 
 
-def test_torch_engine_matches_transformers():
-    """The default plain-torch MiniLM forward pass gives the transformers embeddings."""
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+def test_fast_engines_match_transformers(engine):
+    """The ONNX Runtime graph (the default) and the plain-torch forward pass give the
+    transformers embeddings: short, long, empty and past-the-token-window prompts, in
+    one padded batch."""
     import numpy as np
 
     from elens_text.embed import Embedder
 
-    prompts = ["a naked woman lying on a bed", "a cat",
-               "Portrait of an ASTRONAUT riding a horse on Mars, highly detailed, 8k, trending on artstation!!"]
-    fast, reference = Embedder(engine="torch")(prompts), Embedder(engine="transformers")(prompts)
-    assert fast.shape == (3, 384)
+    prompts = ["a naked woman lying on a bed", "a cat", "",
+               "Portrait of an ASTRONAUT riding a horse on Mars, highly detailed, 8k, trending on artstation!!",
+               "a long prompt " * 80]
+    fast, reference = Embedder(engine=engine)(prompts), Embedder(engine="transformers")(prompts)
+    assert fast.shape == (5, 384) and fast.dtype == np.float32
     assert np.abs(fast - reference).max() < 1e-5
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    one_by_one = np.concatenate([Embedder(engine=engine)([p]) for p in prompts])
+    assert np.abs(one_by_one - fast).max() < 1e-5  # padding does not change a row
 
 
 def test_head_file_errors_are_options_errors(tmp_path, default_policy):
@@ -429,3 +502,30 @@ def test_allowed_phrases_are_not_read_by_the_model_checks(default_policy):
     assert after[2] == pytest.approx(before[2])         # and nothing else changes
     profanity = ProfanityCheck({"allow": ["moby dick"]}, default_policy).check(["reading moby dick"])
     assert profanity[0][0].score < ProfanityCheck({}, default_policy).check(["reading moby dick"])[0][0].score
+
+
+@pytest.mark.parametrize("position", ["absolute", "relative_key"])
+def test_engines_on_another_bert_folder(tmp_path, position):
+    """``model_path`` may name another BERT sentence model: the ONNX graph follows its
+    config (here 2 layers, 4 heads, 32 features); a model it does not implement
+    (relative positions) falls back to transformers. Both give transformers' numbers."""
+    import shutil
+
+    import numpy as np
+    from transformers import BertConfig, BertModel
+
+    from elens_text.embed import Embedder, default_model_path
+
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64, position_embedding_type=position)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).eval().save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(default_model_path() / name, tmp_path / name)
+    prompts = ["a cat on a mat", "a naked woman", "word " * 100]
+    reference = Embedder(tmp_path, engine="transformers")(prompts)
+    got = Embedder(tmp_path, engine="onnxruntime")(prompts)
+    assert got.shape == (3, 32)
+    assert np.abs(got - reference).max() < 1e-5

@@ -76,17 +76,21 @@ class Lexicon:
         vocabulary: frozenset[str] | None = None,
     ):
         self.casefold = not case_sensitive
-        self._terms: dict[str, list[tuple[str, re.Pattern]]] = {}
+        # One compiled alternation per category finds the hits; a term's own regex is
+        # compiled only when a hit needs naming (compiling hundreds up front is most
+        # of the check's load time).
+        self._terms: dict[str, list[tuple[str, str]]] = {}
         self._any: dict[str, re.Pattern] = {}
+        self._term_rx: dict[str, re.Pattern] = {}
         for category, items in terms.items():
-            compiled = []
+            regexes = []
             for term in dict.fromkeys(t for t in items if t and t.strip()):
                 folded = fold_term(term, self.casefold)
                 if re.search(r"[^\W_]", folded):
-                    compiled.append((term, re.compile(term_regex(folded))))
-            if compiled:
-                self._terms[category] = compiled
-                self._any[category] = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in compiled))
+                    regexes.append((term, term_regex(folded)))
+            if regexes:
+                self._terms[category] = regexes
+                self._any[category] = re.compile("|".join(f"(?:{rx})" for _, rx in regexes))
         flags = re.IGNORECASE if self.casefold else 0
         self._patterns = {
             category: [re.compile(p, flags) for p in items] for category, items in (patterns or {}).items() if items
@@ -154,6 +158,12 @@ class Lexicon:
             return
         found.setdefault((category, start, end), Match(category, term, start, end, misspelt))
 
+    def _term(self, regex: str) -> re.Pattern:
+        compiled = self._term_rx.get(regex)
+        if compiled is None:
+            compiled = self._term_rx[regex] = re.compile(regex)
+        return compiled
+
     def _find_terms(self, folded: str, offsets: list[int], found: dict, fixed: list | None = None) -> None:
         """Term hits in one reading; with ``fixed`` (spans of corrected words in a
         corrected reading) only the hits that take in a corrected word."""
@@ -163,7 +173,7 @@ class Lexicon:
                 if m.end() == m.start() or (fixed is not None and not _overlaps(m, fixed)):
                     continue
                 piece = folded[m.start():m.end()]
-                candidates = [t for t, rx in self._terms[category] if rx.fullmatch(piece)]
+                candidates = [t for t, rx in self._terms[category] if self._term(rx).fullmatch(piece)]
                 # "zombies" is its own term and also a plural of "zombie": the longest term wins.
                 term = max(candidates, key=len) if candidates else piece
                 self._add(found, allowed, category, term, offsets[m.start()], offsets[m.end() - 1] + 1,

@@ -21,6 +21,19 @@ class UnsupportedModel(Exception):
     """The folder holds something this encoder does not implement."""
 
 
+def plain_bert_config(path: Path) -> dict[str, Any]:
+    """The folder's ``config.json``, if it is a BERT encoder with absolute positions and
+    GELU and has ``tokenizer.json`` and ``model.safetensors``; else UnsupportedModel."""
+    cfg = json.loads((path / "config.json").read_text())
+    if cfg.get("model_type") != "bert" or cfg.get("hidden_act") != "gelu" or cfg.get(
+        "position_embedding_type", "absolute"
+    ) != "absolute":
+        raise UnsupportedModel(f"{path}: not a plain BERT encoder")
+    if not (path / "tokenizer.json").is_file() or not (path / "model.safetensors").is_file():
+        raise UnsupportedModel(f"{path}: needs tokenizer.json and model.safetensors")
+    return cfg
+
+
 class BertEncoder:
     def __init__(self, path: str | Path, max_length: int = 128):
         import torch
@@ -28,13 +41,7 @@ class BertEncoder:
         from tokenizers import Tokenizer
 
         path = Path(path)
-        cfg = json.loads((path / "config.json").read_text())
-        if cfg.get("model_type") != "bert" or cfg.get("hidden_act") != "gelu" or cfg.get(
-            "position_embedding_type", "absolute"
-        ) != "absolute":
-            raise UnsupportedModel(f"{path}: not a plain BERT encoder")
-        if not (path / "tokenizer.json").is_file() or not (path / "model.safetensors").is_file():
-            raise UnsupportedModel(f"{path}: needs tokenizer.json and model.safetensors")
+        cfg = plain_bert_config(path)
         sd = load_file(str(path / "model.safetensors"))
         sd = {k.removeprefix("bert."): v for k, v in sd.items()}
         self.heads = int(cfg["num_attention_heads"])

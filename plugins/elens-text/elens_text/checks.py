@@ -83,7 +83,7 @@ class SemanticCheck:
             "head": {"type": "string"},
             "batch_size": {"type": "integer", "minimum": 1},
             "model_path": {"type": "string"},
-            "engine": {"enum": ["torch", "transformers"]},
+            "engine": {"enum": ["onnxruntime", "torch", "transformers"]},
             "low": {"type": "number"},
             "high": {"type": "number"},
         },
@@ -97,7 +97,7 @@ class SemanticCheck:
         model_path = _relative_to_policy(options["model_path"], policy) if options.get("model_path") else None
         if model_path is not None and not model_path.is_dir():
             raise OptionsError("model_path", f"{model_path}: no such folder")
-        self.embedder = Embedder(model_path, int(options.get("batch_size", 64)), options.get("engine", "torch"))
+        self.embedder = Embedder(model_path, int(options.get("batch_size", 64)), options.get("engine", "onnxruntime"))
         self.low, self.high = float(options.get("low", 0.25)), float(options.get("high", 0.75))
         if self.high <= self.low:
             raise OptionsError("high", "must be greater than low")
@@ -202,15 +202,32 @@ class SemanticCheck:
         return out
 
 
-_nlp: dict[str, Any] = {}
-_nlp_lock = threading.Lock()
+_nsfw: dict[str, Any] = {}
+_load_lock = threading.Lock()
+
+
+def nsfw_model_folder() -> Path:
+    """The pipeline folder inside the ``en-prompt-nsfw-pipeline-bow`` package, found
+    without importing the package (its ``__init__`` imports spaCy)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("en_prompt_nsfw_pipeline_bow")
+    if spec is None or not spec.submodule_search_locations:
+        raise ElensError("the en-prompt-nsfw-pipeline-bow package is not installed")
+    root = Path(list(spec.submodule_search_locations)[0])
+    for folder in sorted(root.iterdir()):
+        if (folder / "tokenizer").is_file() and (folder / "textcat" / "model").is_file():
+            return folder
+    raise ElensError(f"{root}: no pipeline folder (tokenizer and textcat/model) in the package")
 
 
 class NsfwPromptCheck:
-    """The ``en-prompt-nsfw-pipeline-bow`` spaCy classifier: safe, adult, cp, underage_safe.
+    """The ``en-prompt-nsfw-pipeline-bow`` classifier: safe, adult, cp, underage_safe.
 
     Its labels map to policy categories (defaults: adult -> sexual, cp -> sexual_minors);
-    the score is the classifier's probability for the label.
+    the score is the classifier's probability for the label. The package's files are
+    read by :mod:`elens_text._nsfw_bow`, which gives spaCy's probabilities without
+    importing spaCy (and, through it, torch).
     """
 
     options_schema = {
@@ -235,22 +252,20 @@ class NsfwPromptCheck:
                 raise OptionsError(f"labels.{label}", f"unknown category {cid!r}")
             labels[label] = cid
         self.labels = {label: cid for label, cid in labels.items() if cid and cid in policy.categories}
-        with _nlp_lock:
-            if "nsfw" not in _nlp:
-                import en_prompt_nsfw_pipeline_bow
+        with _load_lock:
+            if "model" not in _nsfw:
+                from ._nsfw_bow import BowClassifier
 
-                _nlp["nsfw"] = en_prompt_nsfw_pipeline_bow.load()
-        self.nlp = _nlp["nsfw"]
+                _nsfw["model"] = BowClassifier(nsfw_model_folder())
+        self.model = _nsfw["model"]
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
-        import numpy as np
-
         if not prompts:
             return []
         texts, owners = expand(prompts, self.allow)
         labels = list(self.labels)
-        matrix = np.array([[doc.cats.get(label, 0.0) for label in labels]
-                           for doc in self.nlp.pipe(texts, batch_size=256)]).reshape(len(texts), len(labels))
+        probs = self.model(texts)
+        matrix = probs[:, [self.model.labels.index(label) for label in labels]]
         best, rows = _best_view(matrix, owners, len(prompts))
         return [
             [Signal(self.labels[label], float(best[i, j]), label=label,
@@ -385,7 +400,7 @@ def _profanity_model() -> _LinearProfanity:
 
     import numpy as np
 
-    with _nlp_lock:
+    with _load_lock:
         if _profanity:
             return _profanity[0]
         cache = _profanity_cache_file()

@@ -1,0 +1,182 @@
+"""The MiniLM sentence encoder as an ONNX graph, run by ONNX Runtime.
+
+Why: on one CPU thread, ONNX Runtime's own matrix kernels run this model's small
+matrix products about twice as fast as torch (whose MKL kernels are slow on some
+CPUs, AMD among them), and it needs no torch at all. The graph is built here, in
+memory, from the package's ``config.json`` and ``model.safetensors`` (nothing is
+exported, downloaded or cached on disk); it computes BERT's last hidden states, then
+the attention-masked mean and the L2 normalisation, so one ``run`` gives sentence
+embeddings. The test compares them with transformers' ``BertModel``.
+
+Only a plain BERT encoder (absolute positions, GELU) is built; anything else raises
+:class:`UnsupportedModel` so the caller can fall back to transformers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from ._bert import UnsupportedModel, plain_bert_config
+
+OPSET = 20  # Gelu is an ONNX op from opset 20
+
+
+def _threads() -> int:
+    """ONNX Runtime's intra-op threads: ``OMP_NUM_THREADS`` when set (as torch
+    reads it, and as batch workers set it), else its own default (0)."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
+def _graph(weights: dict[str, Any], cfg: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The serialised graph, and the arrays of its external initializers by name."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    hidden = int(cfg["hidden_size"])
+    heads = int(cfg["num_attention_heads"])
+    eps = float(cfg.get("layer_norm_eps", 1e-12))
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    external: dict[str, Any] = {}
+
+    def const(name: str, value: Any) -> str:
+        value = np.ascontiguousarray(value)
+        if value.size < 64:
+            inits.append(numpy_helper.from_array(value, name))
+            return name
+        # Weights stay out of the protobuf (copying 90 MB through it costs half a
+        # second): the graph names them, the session gets the arrays themselves.
+        tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(value.dtype), dims=value.shape,
+                             data_location=TensorProto.EXTERNAL)
+        tensor.external_data.add(key="location", value="memory")
+        inits.append(tensor)
+        external[name] = value
+        return name
+
+    def op(kind: str, inputs: Sequence[str], out: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(kind, list(inputs), [out], **attrs))
+        return out
+
+    def dense(x: str, prefix: str, out: str) -> str:
+        # MatMul by the transposed weight, as nn.Linear
+        w = const(prefix + ".w", weights[prefix + ".weight"].T.astype("float32"))
+        b = const(prefix + ".b", weights[prefix + ".bias"].astype("float32"))
+        return op("Add", [op("MatMul", [x, w], out + ".mm"), b], out)
+
+    def norm(x: str, prefix: str, out: str) -> str:
+        g = const(prefix + ".g", weights[prefix + ".weight"].astype("float32"))
+        b = const(prefix + ".b", weights[prefix + ".bias"].astype("float32"))
+        return op("LayerNormalization", [x, g, b], out, axis=-1, epsilon=eps)
+
+    e = "embeddings."
+    const("word", weights[e + "word_embeddings.weight"].astype("float32"))
+    const("pos", weights[e + "position_embeddings.weight"].astype("float32"))
+    const("type0", weights[e + "token_type_embeddings.weight"][0].astype("float32"))
+    const("zero_axis", np.array([0], dtype="int64"))
+    const("axis1", np.array([1], dtype="int64"))
+    const("axis2", np.array([2], dtype="int64"))
+    const("head_shape", np.array([0, 0, heads, hidden // heads], dtype="int64"))
+    const("ctx_shape", np.array([0, 0, hidden], dtype="int64"))
+    const("scale", np.array(1.0 / math.sqrt(hidden // heads), dtype="float32"))
+    const("ones", np.array(1.0, dtype="float32"))
+    const("neg", np.array(np.finfo("float32").min, dtype="float32"))
+    const("tiny", np.array(1e-9, dtype="float32"))
+
+    # the first `tokens` position embeddings (a 1-D length: ONNX Runtime's fusions
+    # stumble over a scalar one)
+    length = op("Shape", ["ids"], "length", start=1, end=2)
+    pe = op("Slice", ["pos", "zero_axis", length, "zero_axis"], "pe")
+    x = op("Add", [op("Add", [op("Gather", ["word", "ids"], "tok"), pe], "tp"), "type0"], "emb")
+    x = norm(x, e + "LayerNorm", "x0")
+    maskf = op("Cast", ["mask"], "maskf", to=TensorProto.FLOAT)
+    # additive mask: padded keys get the float minimum, as BertModel does
+    bias = op("Mul", [op("Sub", ["ones", maskf], "inv"), "neg"], "bias_flat")
+    bias = op("Unsqueeze", [op("Unsqueeze", [bias, "axis1"], "bias3"), "axis1"], "bias")
+    for i in range(int(cfg["num_hidden_layers"])):
+        p = f"encoder.layer.{i}."
+        # one product for query, key and value, split along the features
+        for part in ("weight", "bias"):
+            weights[p + f"attention.self.qkv.{part}"] = np.concatenate(
+                [weights[p + f"attention.self.{n}.{part}"] for n in ("query", "key", "value")])
+        qkv = dense(x, p + "attention.self.qkv", f"l{i}.qkv")
+        nodes.append(helper.make_node("Split", [qkv], [f"l{i}.{n}" for n in "qkv"], axis=-1, num_outputs=3))
+        # batch x heads x tokens x features; the key transposed for the product
+        q, k, v = (op("Transpose", [op("Reshape", [f"l{i}.{n}", "head_shape"], f"l{i}.{n}4")], f"l{i}.{n}T",
+                      perm=[0, 2, 3, 1] if n == "k" else [0, 2, 1, 3]) for n in "qkv")
+        scores = op("MatMul", [q, k], f"l{i}.qk")
+        scores = op("Add", [op("Mul", [scores, "scale"], f"l{i}.qks"), bias], f"l{i}.scores")
+        ctx = op("MatMul", [op("Softmax", [scores], f"l{i}.att", axis=-1), v], f"l{i}.ctx4")
+        ctx = op("Reshape", [op("Transpose", [ctx], f"l{i}.ctxT", perm=[0, 2, 1, 3]), "ctx_shape"], f"l{i}.ctx")
+        att = dense(ctx, p + "attention.output.dense", f"l{i}.ao")
+        x = norm(op("Add", [att, x], f"l{i}.res1"), p + "attention.output.LayerNorm", f"l{i}.x1")
+        ff = op("Gelu", [dense(x, p + "intermediate.dense", f"l{i}.in")], f"l{i}.gelu")
+        ff = dense(ff, p + "output.dense", f"l{i}.out")
+        x = norm(op("Add", [ff, x], f"l{i}.res2"), p + "output.LayerNorm", f"l{i}.x2")
+    # attention-masked mean over tokens, then unit length (sentence-transformers' pooling)
+    m3 = op("Unsqueeze", [maskf, "axis2"], "mask3")
+    summed = op("ReduceSum", [op("Mul", [x, m3], "masked"), "axis1"], "summed", keepdims=0)
+    count = op("Max", [op("ReduceSum", [m3, "axis1"], "count0", keepdims=0), "tiny"], "count")
+    op("LpNormalization", [op("Div", [summed, count], "pooled")], "embedding", axis=-1, p=2)
+    graph = helper.make_graph(
+        nodes, "minilm",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"]),
+         helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", "tokens"])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
+        inits,
+    )
+    # IR version 10 (ONNX 1.16): new enough for opset 20, old enough for any
+    # onnxruntime that has opset 20, whatever onnx package built the graph
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=10)
+    return model.SerializeToString(), external
+
+
+class OnnxEncoder:
+    """``encoder(texts, batch_size)`` -> (texts x hidden) float32 sentence embeddings, unit length."""
+
+    def __init__(self, path: str | Path, max_length: int = 128):
+        import onnxruntime
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        cfg = plain_bert_config(path)
+        weights = {k.removeprefix("bert."): v for k, v in load_file(str(path / "model.safetensors")).items()}
+        try:
+            model, self._weights = _graph(weights, cfg)
+        except KeyError as exc:
+            raise UnsupportedModel(f"{path}: missing weight {exc}") from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = _threads()
+        options.inter_op_num_threads = 1
+        names = list(self._weights)
+        options.add_external_initializers(
+            names, [onnxruntime.OrtValue.ortvalue_from_numpy(self._weights[n]) for n in names])
+        self.session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        self.max_length = min(max_length, int(cfg.get("max_position_embeddings", max_length)))
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.no_padding()
+        self.hidden = int(cfg["hidden_size"])
+
+    def __call__(self, texts: Sequence[str], batch_size: int = 64) -> Any:
+        import numpy as np
+
+        # Texts of the same token count go together, so nothing is padded: on a CPU a
+        # padded batch costs more than running its texts one by one.
+        encs = self.tokenizer.encode_batch(list(texts))
+        by_length: dict[int, list[int]] = {}
+        for i, enc in enumerate(encs):
+            by_length.setdefault(len(enc.ids), []).append(i)
+        out = np.empty((len(texts), self.hidden), dtype="float32")
+        for rows in by_length.values():
+            for k in range(0, len(rows), batch_size):
+                chunk = rows[k:k + batch_size]
+                ids = np.array([encs[i].ids for i in chunk], dtype="int64")
+                out[chunk] = self.session.run(["embedding"], {"ids": ids, "mask": np.ones_like(ids)})[0]
+        return out
