@@ -100,6 +100,22 @@ def test_nsfw_classifier_gives_spacys_tokens_and_probabilities():
     want = np.array([[doc.cats[label] for label in ours.labels] for doc in nlp.pipe(texts)])
     assert np.abs(got - want).max() < 1e-5
     assert got[:, ours.labels.index("adult")].max() > 0.9  # the corpus has adult prompts
+    # an empty text has no label (spaCy's answer depends on what shares its batch)
+    assert not ours([""]).any()
+
+
+def test_nsfw_classifier_refuses_a_model_it_does_not_implement(tmp_path):
+    import shutil
+
+    from elens_text._nsfw_bow import BowClassifier
+    from elens_text.checks import nsfw_model_folder
+
+    folder = tmp_path / "model"
+    shutil.copytree(nsfw_model_folder(), folder)
+    config = folder / "config.cfg"
+    config.write_text(config.read_text().replace("ngram_size = 1", "ngram_size = 2"))
+    with pytest.raises(ValueError, match=r"config.cfg: components.textcat.model ngram_size is '2'"):
+        BowClassifier(folder)
 
 
 def test_nsfw_check_does_not_import_spacy_or_torch(tmp_path):
@@ -410,7 +426,9 @@ def test_fast_engines_match_transformers(engine):
     prompts = ["a naked woman lying on a bed", "a cat", "",
                "Portrait of an ASTRONAUT riding a horse on Mars, highly detailed, 8k, trending on artstation!!",
                "a long prompt " * 80]
-    fast, reference = Embedder(engine=engine)(prompts), Embedder(engine="transformers")(prompts)
+    embedder = Embedder(engine=engine)
+    assert embedder.engine_used == engine  # no silent fallback to transformers
+    fast, reference = embedder(prompts), Embedder(engine="transformers")(prompts)
     assert fast.shape == (5, 384) and fast.dtype == np.float32
     assert np.abs(fast - reference).max() < 1e-5
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
@@ -526,6 +544,8 @@ def test_engines_on_another_bert_folder(tmp_path, position):
         shutil.copy(default_model_path() / name, tmp_path / name)
     prompts = ["a cat on a mat", "a naked woman", "word " * 100]
     reference = Embedder(tmp_path, engine="transformers")(prompts)
-    got = Embedder(tmp_path, engine="onnxruntime")(prompts)
+    embedder = Embedder(tmp_path, engine="onnxruntime")
+    assert embedder.engine_used == ("onnxruntime" if position == "absolute" else "transformers")
+    got = embedder(prompts)
     assert got.shape == (3, 32)
     assert np.abs(got - reference).max() < 1e-5

@@ -78,19 +78,21 @@ class Lexicon:
         self.casefold = not case_sensitive
         # One compiled alternation per category finds the hits; a term's own regex is
         # compiled only when a hit needs naming (compiling hundreds up front is most
-        # of the check's load time).
-        self._terms: dict[str, list[tuple[str, str]]] = {}
+        # of the check's load time), and only for terms that start with the hit's
+        # first letter (every term's regex starts with its first letter).
+        self._terms: dict[str, list[tuple[str, str, str]]] = {}
         self._any: dict[str, re.Pattern] = {}
         self._term_rx: dict[str, re.Pattern] = {}
         for category, items in terms.items():
             regexes = []
             for term in dict.fromkeys(t for t in items if t and t.strip()):
                 folded = fold_term(term, self.casefold)
-                if re.search(r"[^\W_]", folded):
-                    regexes.append((term, term_regex(folded)))
+                first = re.search(r"[^\W_]", folded)
+                if first:
+                    regexes.append((term, term_regex(folded), first.group()))
             if regexes:
                 self._terms[category] = regexes
-                self._any[category] = re.compile("|".join(f"(?:{rx})" for _, rx in regexes))
+                self._any[category] = re.compile("|".join(f"(?:{rx})" for _, rx, _ in regexes))
         flags = re.IGNORECASE if self.casefold else 0
         self._patterns = {
             category: [re.compile(p, flags) for p in items] for category, items in (patterns or {}).items() if items
@@ -173,7 +175,8 @@ class Lexicon:
                 if m.end() == m.start() or (fixed is not None and not _overlaps(m, fixed)):
                     continue
                 piece = folded[m.start():m.end()]
-                candidates = [t for t, rx in self._terms[category] if self._term(rx).fullmatch(piece)]
+                candidates = [t for t, rx, first in self._terms[category]
+                              if first == piece[0] and self._term(rx).fullmatch(piece)]
                 # "zombies" is its own term and also a plural of "zombie": the longest term wins.
                 term = max(candidates, key=len) if candidates else piece
                 self._add(found, allowed, category, term, offsets[m.start()], offsets[m.end() - 1] + 1,

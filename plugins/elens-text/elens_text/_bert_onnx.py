@@ -5,8 +5,9 @@ matrix products about twice as fast as torch (whose MKL kernels are slow on some
 CPUs, AMD among them), and it needs no torch at all. The graph is built here, in
 memory, from the package's ``config.json`` and ``model.safetensors`` (nothing is
 exported, downloaded or cached on disk); it computes BERT's last hidden states, then
-the attention-masked mean and the L2 normalisation, so one ``run`` gives sentence
-embeddings. The test compares them with transformers' ``BertModel``.
+their mean over the tokens and the L2 normalisation, so one ``run`` gives sentence
+embeddings. Texts are batched by token count, never padded, so the graph needs no
+attention mask. The test compares the embeddings with transformers' ``BertModel``.
 
 Only a plain BERT encoder (absolute positions, GELU) is built; anything else raises
 :class:`UnsupportedModel` so the caller can fall back to transformers.
@@ -80,13 +81,9 @@ def _graph(weights: dict[str, Any], cfg: dict[str, Any]) -> tuple[bytes, dict[st
     const("type0", weights[e + "token_type_embeddings.weight"][0].astype("float32"))
     const("zero_axis", np.array([0], dtype="int64"))
     const("axis1", np.array([1], dtype="int64"))
-    const("axis2", np.array([2], dtype="int64"))
     const("head_shape", np.array([0, 0, heads, hidden // heads], dtype="int64"))
     const("ctx_shape", np.array([0, 0, hidden], dtype="int64"))
     const("scale", np.array(1.0 / math.sqrt(hidden // heads), dtype="float32"))
-    const("ones", np.array(1.0, dtype="float32"))
-    const("neg", np.array(np.finfo("float32").min, dtype="float32"))
-    const("tiny", np.array(1e-9, dtype="float32"))
 
     # the first `tokens` position embeddings (a 1-D length: ONNX Runtime's fusions
     # stumble over a scalar one)
@@ -94,10 +91,6 @@ def _graph(weights: dict[str, Any], cfg: dict[str, Any]) -> tuple[bytes, dict[st
     pe = op("Slice", ["pos", "zero_axis", length, "zero_axis"], "pe")
     x = op("Add", [op("Add", [op("Gather", ["word", "ids"], "tok"), pe], "tp"), "type0"], "emb")
     x = norm(x, e + "LayerNorm", "x0")
-    maskf = op("Cast", ["mask"], "maskf", to=TensorProto.FLOAT)
-    # additive mask: padded keys get the float minimum, as BertModel does
-    bias = op("Mul", [op("Sub", ["ones", maskf], "inv"), "neg"], "bias_flat")
-    bias = op("Unsqueeze", [op("Unsqueeze", [bias, "axis1"], "bias3"), "axis1"], "bias")
     for i in range(int(cfg["num_hidden_layers"])):
         p = f"encoder.layer.{i}."
         # one product for query, key and value, split along the features
@@ -110,7 +103,7 @@ def _graph(weights: dict[str, Any], cfg: dict[str, Any]) -> tuple[bytes, dict[st
         q, k, v = (op("Transpose", [op("Reshape", [f"l{i}.{n}", "head_shape"], f"l{i}.{n}4")], f"l{i}.{n}T",
                       perm=[0, 2, 3, 1] if n == "k" else [0, 2, 1, 3]) for n in "qkv")
         scores = op("MatMul", [q, k], f"l{i}.qk")
-        scores = op("Add", [op("Mul", [scores, "scale"], f"l{i}.qks"), bias], f"l{i}.scores")
+        scores = op("Mul", [scores, "scale"], f"l{i}.scores")
         ctx = op("MatMul", [op("Softmax", [scores], f"l{i}.att", axis=-1), v], f"l{i}.ctx4")
         ctx = op("Reshape", [op("Transpose", [ctx], f"l{i}.ctxT", perm=[0, 2, 1, 3]), "ctx_shape"], f"l{i}.ctx")
         att = dense(ctx, p + "attention.output.dense", f"l{i}.ao")
@@ -118,21 +111,18 @@ def _graph(weights: dict[str, Any], cfg: dict[str, Any]) -> tuple[bytes, dict[st
         ff = op("Gelu", [dense(x, p + "intermediate.dense", f"l{i}.in")], f"l{i}.gelu")
         ff = dense(ff, p + "output.dense", f"l{i}.out")
         x = norm(op("Add", [ff, x], f"l{i}.res2"), p + "output.LayerNorm", f"l{i}.x2")
-    # attention-masked mean over tokens, then unit length (sentence-transformers' pooling)
-    m3 = op("Unsqueeze", [maskf, "axis2"], "mask3")
-    summed = op("ReduceSum", [op("Mul", [x, m3], "masked"), "axis1"], "summed", keepdims=0)
-    count = op("Max", [op("ReduceSum", [m3, "axis1"], "count0", keepdims=0), "tiny"], "count")
-    op("LpNormalization", [op("Div", [summed, count], "pooled")], "embedding", axis=-1, p=2)
+    # mean over tokens, then unit length (sentence-transformers' pooling); the
+    # encoder never pads (see OnnxEncoder), so no attention mask is needed
+    op("LpNormalization", [op("ReduceMean", [x, "axis1"], "pooled", keepdims=0)], "embedding", axis=-1, p=2)
     graph = helper.make_graph(
         nodes, "minilm",
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"]),
-         helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", "tokens"])],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"])],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
         inits,
     )
-    # IR version 10 (ONNX 1.16): new enough for opset 20, old enough for any
-    # onnxruntime that has opset 20, whatever onnx package built the graph
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=10)
+    # IR version 9 (ONNX 1.15, which brought opset 20): what onnxruntime 1.17, the
+    # first with opset 20, reads, whatever onnx package built the graph
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=9)
     return model.SerializeToString(), external
 
 
@@ -148,6 +138,7 @@ class OnnxEncoder:
         cfg = plain_bert_config(path)
         weights = {k.removeprefix("bert."): v for k, v in load_file(str(path / "model.safetensors")).items()}
         try:
+            # kept: the session reads these arrays in place, it does not copy them
             model, self._weights = _graph(weights, cfg)
         except KeyError as exc:
             raise UnsupportedModel(f"{path}: missing weight {exc}") from None
@@ -178,5 +169,5 @@ class OnnxEncoder:
             for k in range(0, len(rows), batch_size):
                 chunk = rows[k:k + batch_size]
                 ids = np.array([encs[i].ids for i in chunk], dtype="int64")
-                out[chunk] = self.session.run(["embedding"], {"ids": ids, "mask": np.ones_like(ids)})[0]
+                out[chunk] = self.session.run(["embedding"], {"ids": ids})[0]
         return out

@@ -66,7 +66,6 @@ def _symbols() -> dict[str, int]:
     return json.loads((Path(__file__).parent / "spacy_symbols.json").read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=65536)
 def orth_id(text: str) -> int:
     """spaCy's ORTH id of a token's text."""
     symbol = _symbols().get(text)
@@ -235,6 +234,23 @@ class Tokenizer:
         return out
 
 
+#: the model settings this module implements, from the package's ``config.cfg``
+_MODEL_CONFIG = {"@architectures": '"spacy.TextCatBOW.v3"', "exclusive_classes": "true", "ngram_size": "1",
+                 "no_output_layer": "false"}
+
+
+def _check_model_config(folder: Path) -> None:
+    import configparser
+
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(folder / "config.cfg", encoding="utf-8")
+    section = config["components.textcat.model"] if config.has_section("components.textcat.model") else {}
+    for key, want in _MODEL_CONFIG.items():
+        if section.get(key) != want:
+            raise ValueError(f"{folder / 'config.cfg'}: components.textcat.model {key} is "
+                             f"{section.get(key)!r}; this reader implements {want}")
+
+
 class BowClassifier:
     """``classifier(texts)`` -> (texts x labels) probabilities, labels in ``self.labels``."""
 
@@ -243,6 +259,7 @@ class BowClassifier:
         import srsly
 
         folder = Path(folder)
+        _check_model_config(folder)
         self.tokenizer = Tokenizer(srsly.msgpack_loads((folder / "tokenizer").read_bytes()))
         self.labels = list(json.loads((folder / "textcat" / "cfg").read_text())["labels"])
         model = srsly.msgpack_loads((folder / "textcat" / "model").read_bytes())
@@ -252,30 +269,28 @@ class BowClassifier:
         self.length = int(model["nodes"][layer]["dims"]["length"])
         self.weights = np.asarray(params["W"], dtype="float32").reshape(len(self.labels), self.length)
         self.bias = np.asarray(params["b"], dtype="float32")
-        self._buckets: dict[int, tuple[int, int]] = {}
+        self._buckets = functools.lru_cache(maxsize=65536)(self._token_buckets)
 
-    def _bucket(self, key: int) -> tuple[int, int]:
-        found = self._buckets.get(key)
-        if found is None:
-            found = (murmurhash3_x86_32_uint64(key, 0) % self.length, murmurhash3_x86_32_uint64(key, 1) % self.length)
-            if len(self._buckets) < 200_000:
-                self._buckets[key] = found
-        return found
+    def _token_buckets(self, token: str) -> tuple[int, int]:
+        """The two columns of the linear layer a token's ORTH id hashes to."""
+        key = orth_id(token)
+        return murmurhash3_x86_32_uint64(key, 0) % self.length, murmurhash3_x86_32_uint64(key, 1) % self.length
 
     def __call__(self, texts: Sequence[str]) -> Any:
         import numpy as np
 
         out = np.zeros((len(texts), len(self.labels)), dtype="float32")
         for row, text in enumerate(texts):
-            counts: dict[int, int] = {}
+            counts: dict[str, int] = {}
             for token in self.tokenizer(text):
-                key = orth_id(token)
-                counts[key] = counts.get(key, 0) + 1
+                counts[token] = counts.get(token, 0) + 1
             if not counts:
-                continue  # nothing to read: no label (spaCy gives zeros when a whole batch is empty)
+                # Nothing to read: no label. (spaCy gives the bias's softmax when other
+                # texts share the batch, zeros when the whole batch is empty.)
+                continue
             scores = self.bias.astype("float64")
-            for key, n in counts.items():
-                i, j = self._bucket(key)
+            for token, n in counts.items():
+                i, j = self._buckets(token)
                 scores = scores + n * (self.weights[:, i].astype("float64") + self.weights[:, j])
             scores = np.exp(scores - scores.max())
             out[row] = scores / scores.sum()

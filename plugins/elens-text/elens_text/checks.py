@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -215,10 +216,15 @@ def nsfw_model_folder() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ElensError("the en-prompt-nsfw-pipeline-bow package is not installed")
     root = Path(list(spec.submodule_search_locations)[0])
-    for folder in sorted(root.iterdir()):
-        if (folder / "tokenizer").is_file() and (folder / "textcat" / "model").is_file():
-            return folder
-    raise ElensError(f"{root}: no pipeline folder (tokenizer and textcat/model) in the package")
+    try:
+        # a spaCy package keeps its pipeline in "<lang>_<name>-<version>" (spacy.util.load_model_from_init_py)
+        meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+        folder = root / f"{meta['lang']}_{meta['name']}-{meta['version']}"
+    except (OSError, ValueError, KeyError) as exc:
+        raise ElensError(f"{root / 'meta.json'}: cannot read the package's name and version ({exc})") from None
+    if not (folder / "tokenizer").is_file() or not (folder / "textcat" / "model").is_file():
+        raise ElensError(f"{folder}: not a pipeline folder (no tokenizer or textcat/model)")
+    return folder
 
 
 class NsfwPromptCheck:
@@ -258,14 +264,14 @@ class NsfwPromptCheck:
 
                 _nsfw["model"] = BowClassifier(nsfw_model_folder())
         self.model = _nsfw["model"]
+        self._columns = [self.model.labels.index(label) for label in self.labels]
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
         if not prompts:
             return []
         texts, owners = expand(prompts, self.allow)
         labels = list(self.labels)
-        probs = self.model(texts)
-        matrix = probs[:, [self.model.labels.index(label) for label in labels]]
+        matrix = self.model(texts)[:, self._columns]
         best, rows = _best_view(matrix, owners, len(prompts))
         return [
             [Signal(self.labels[label], float(best[i, j]), label=label,

@@ -18,6 +18,10 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import structlog
+
+log = structlog.get_logger("elens.text")
+
 #: the embedding model the package ships, recorded in head files
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ENGINES = ("onnxruntime", "torch", "transformers")
@@ -26,7 +30,8 @@ MAX_TOKENS = 128
 #: (texts, batch size) -> (texts x dim) float32 numpy array, rows of unit length
 Encode = Callable[[Sequence[str], int], Any]
 
-_models: dict[tuple[str, str], Encode] = {}
+#: (folder, engine asked for) -> (encode, engine that runs it)
+_models: dict[tuple[str, str], tuple[Encode, str]] = {}
 _lock = threading.Lock()
 
 
@@ -103,15 +108,20 @@ def _load_transformers(path: str) -> Encode:
 _LOADERS = {"onnxruntime": _load_onnxruntime, "torch": _load_torch, "transformers": _load_transformers}
 
 
-def _load(path: str, engine: str) -> Encode:
+def _load(path: str, engine: str) -> tuple[Encode, str]:
+    """The folder's encoder for ``engine`` and the engine that runs it (transformers
+    when the fast engines do not implement the folder's model)."""
     with _lock:
         if (path, engine) not in _models:
             from ._bert import UnsupportedModel
 
             try:
-                _models[(path, engine)] = _LOADERS[engine](path)
-            except UnsupportedModel:
-                _models[(path, engine)] = _load_transformers(path)
+                _models[(path, engine)] = (_LOADERS[engine](path), engine)
+            except UnsupportedModel as exc:
+                log.warning("embedding_engine_fallback", engine=engine, used="transformers", reason=str(exc))
+                if (path, "transformers") not in _models:
+                    _models[(path, "transformers")] = (_load_transformers(path), "transformers")
+                _models[(path, engine)] = _models[(path, "transformers")]
         return _models[(path, engine)]
 
 
@@ -124,7 +134,8 @@ class Embedder:
         self.path = str(model_path or default_model_path())
         self.batch_size = batch_size
         self.engine = engine
-        self._run = _load(self.path, engine)
+        #: the engine that computes the embeddings: ``engine``, or transformers after a fallback
+        self._run, self.engine_used = _load(self.path, engine)
 
     def __call__(self, texts: Sequence[str]) -> Any:
         import numpy as np
