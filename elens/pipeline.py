@@ -331,6 +331,11 @@ class Pipeline:
                 changes=[[rec.prompt(a), rec.prompt(b)] for a, b in revision.changes],
             )
             revisions.append(revision)
+            if revision.prompt == current:
+                # the same prompt would only be flagged again, round after round
+                status, reason = "refused", "still flagged and the reviser changed nothing" + (
+                    f": {revision.reason}" if revision.reason else "")
+                break
             current = revision.prompt
             if not current.strip():
                 status, reason = "refused", "nothing is left of the prompt after revision"

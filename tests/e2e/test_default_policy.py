@@ -39,6 +39,21 @@ def test_check_explains_and_revises(tmp_path):
     assert "nude" not in final and "beach" in final
 
 
+def test_a_finding_the_reviser_cannot_act_on_is_refused_in_one_round(tmp_path):
+    """The model finds an offensive stereotype but no listed term, so the replacement
+    table has nothing to replace: the prompt is refused at once, not checked again."""
+    log = tmp_path / "a.jsonl"
+    with Lens("builtin:default", audit_path=log) as lens:
+        result = lens.check_prompt("native americans portrayed as bloodthirsty savages")
+    assert result.status == "refused" and result.final_prompt is None
+    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for cultural"
+    records = list(read_records(log))
+    assert [r["event"] for r in records].count("text.checked") == 1
+    revised = [r for r in records if r["event"] == "prompt.revised"]
+    assert len(revised) == 1 and revised[0]["before"] == revised[0]["after"]
+    assert verify(log).ok
+
+
 def test_minors_are_always_refused(tmp_path):
     result = run("check", "a naked child on a beach", "--strict", "--audit-log", tmp_path / "a.jsonl")
     assert result.exit_code == 1 and "REFUSED" in result.output and "sexual_minors" in result.output
