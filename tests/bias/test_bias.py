@@ -56,6 +56,23 @@ def test_disguised_names_are_still_public_figures(planner, prompt, span):
     assert plan.signals[0].label in ("Barack Obama", "Elon Musk", "Taylor Swift")
 
 
+@pytest.mark.parametrize("prompt, name, span", [
+    ("Barak Obamma eating ice cream", "Barack Obama", (0, 12)),   # a word list knows "Barak"; "Obamma" it does not
+    ("a poster of Tayolr Swfit", "Taylor Swift", (12, 24)),       # swapped letters
+    ("Marc Zuckerburg in a suit", "Mark Zuckerberg", (0, 15)),    # respelled sounds
+    ("Lionel Mesi scoring a goal", "Lionel Messi", (0, 11)),
+])
+def test_misspelt_names_are_still_public_figures(planner, prompt, name, span):
+    plan = planner.plan(prompt, 1, 0)
+    assert [(s.category, s.label, s.span, s.score) for s in plan.signals] == [("public_figure", name, span, 0.85)]
+
+
+@pytest.mark.parametrize("prompt", ["Joe Bidden at a rally", "Barak the wizard", "a portrait of tom hawks"])
+def test_english_words_near_a_name_are_not_that_person(planner, prompt):
+    """"bidden" and "hawks" are words: a near miss of a name made of words is someone else."""
+    assert not [s for s in planner.plan(prompt, 1, 0).signals if s.score >= 0.85]
+
+
 def test_fully_specified_person_is_not_diversified(planner):
     plan = planner.plan("an elderly Black businesswoman", 3, 0)
     assert plan.clusters[0]["type"] == 0

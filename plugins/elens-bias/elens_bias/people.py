@@ -160,6 +160,7 @@ def lexicon() -> dict[str, tuple[Noun, bool]]:
 
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+")
+_WORD = re.compile(r"[^\W\d_]+")  # a run of letters, any script
 
 
 def _words_rx(table: dict) -> re.Pattern:
@@ -237,6 +238,47 @@ def _folded_names(names: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str], A
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)"), squashed, skeleton
 
 
+@lru_cache(maxsize=8)
+def _name_speller(names: tuple[str, ...]) -> tuple[Any, dict[str, list[tuple[str, ...]]]] | None:
+    try:
+        from elens_lexicon.spelling import Speller, english_words
+    except ImportError:  # elens-lexicon is optional here
+        return None
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for name in names:
+        words = tuple(name.lower().split())
+        if len(words) >= 2:  # one word alone ("Beyonce") is too easily another word misspelt
+            by_first.setdefault(words[0], []).append(words)
+    words = {w for parts in (p for group in by_first.values() for p in group) for w in parts}
+    return Speller(words, english_words()), by_first
+
+
+def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, float]]:
+    """The policy's names of two or more words with slips in them (``Barak Obamma``,
+    ``Tayolr Swfit``): each word is the name's word or one slip from it
+    (elens-lexicon's speller rules: first letter kept, four letters or more), and at
+    least one slip is no English word, so "Joe Bidden" and "Tom Hawks" stay people
+    of their own. Score 0.85, as the lexicon scores a misspelt term."""
+    spelling = _name_speller(names)
+    if spelling is None:
+        return []
+    speller, by_first = spelling
+    canonical = {tuple(n.lower().split()): n for n in names}
+    tokens = list(_WORD.finditer(prompt))
+    words = [t.group(0).lower() for t in tokens]
+    readings = [{w, *speller.candidates(w, known=True)} for w in words]
+    found = []
+    for i in range(len(tokens)):
+        for first in readings[i] & by_first.keys():
+            for parts in by_first[first]:
+                span = range(i, i + len(parts))
+                if (span.stop <= len(tokens) and all(p in readings[k] for k, p in zip(span, parts))
+                        and any(p in speller.candidates(words[k]) for k, p in zip(span, parts))
+                        and all(prompt[tokens[k].end():tokens[k + 1].start()].isspace() for k in span[:-1])):
+                    found.append((tokens[i].start(), tokens[span.stop - 1].end(), canonical[parts], 0.85))
+    return found
+
+
 def _names(prompt: str, public_figures: Iterable[str],
            extra: Iterable[tuple[int, int, str, float]] = ()) -> list[tuple[int, int, str, float]]:
     """Named people: the policy's list (score 1.0), NER persons (``extra``), then runs of capitalised words (0.6)."""
@@ -246,7 +288,7 @@ def _names(prompt: str, public_figures: Iterable[str],
     canonical = {n.lower(): n for n in names}
     for m in regex.finditer(prompt) if regex else ():
         found.append((m.start(), m.end(), canonical.get(re.sub(r"\s+", " ", m.group(0).lower()), m.group(0)), 1.0))
-    for start, end, name, score in [*_disguised(prompt, names), *extra]:
+    for start, end, name, score in [*_disguised(prompt, names), *_misspelt(prompt, names), *extra]:
         if not any(s < end and start < e for s, e, _, _ in found):
             found.append((start, end, name, score))
     tokens = list(_TOKEN.finditer(prompt))

@@ -207,14 +207,16 @@ class Speller:
     def targets(self) -> set[str]:
         return set(self._written)
 
-    def candidates(self, word: str, written: Sequence[str] = ()) -> list[str]:
+    def candidates(self, word: str, written: Sequence[str] = (), *, known: bool = False) -> list[str]:
         """The targets ``word`` is a misspelling of, best first; [] for a target, a
         known word or a short word. ``word`` is in the speller's fold; ``written`` are
         the readings of the word as the user wrote it (``l`` kept; default ``word``):
-        none may be a known word, and the first must be one slip from the target too."""
+        none may be a known word, and the first must be one slip from the target too.
+        With ``known``, a known word counts too (for a caller that has other evidence:
+        the next word of a name is misspelt)."""
         written = list(written) or [word]
         found = [t for t in self._near(word) if any(is_misspelling(written[0], w) for w in self._written[t])]
-        return [] if not found or any(_known(w, self.vocabulary) for w in written) else found
+        return [] if not found or (not known and any(_known(w, self.vocabulary) for w in written)) else found
 
     def _near(self, word: str) -> list[str]:
         if len(word) < MIN_LETTERS or word in self._written:
