@@ -249,7 +249,7 @@ def _name_speller(names: tuple[str, ...]) -> tuple[Any, dict[str, list[tuple[str
         words = tuple(name.lower().split())
         if len(words) >= 2:  # one word alone ("Beyonce") is too easily another word misspelt
             by_first.setdefault(words[0], []).append(words)
-    words = {w for parts in (p for group in by_first.values() for p in group) for w in parts}
+    words = {w for group in by_first.values() for parts in group for w in parts}
     return Speller(words, english_words()), by_first
 
 
@@ -266,14 +266,15 @@ def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, 
     canonical = {tuple(n.lower().split()): n for n in names}
     tokens = list(_WORD.finditer(prompt))
     words = [t.group(0).lower() for t in tokens]
-    readings = [{w, *speller.candidates(w, known=True)} for w in words]
+    readings = [{w, *speller.candidates(w, known=True)} for w in words]  # a word, or a name's word it may be
+    misspelt = [set(speller.candidates(w)) for w in words]  # ... and from no English word
     found = []
     for i in range(len(tokens)):
         for first in readings[i] & by_first.keys():
             for parts in by_first[first]:
                 span = range(i, i + len(parts))
                 if (span.stop <= len(tokens) and all(p in readings[k] for k, p in zip(span, parts))
-                        and any(p in speller.candidates(words[k]) for k, p in zip(span, parts))
+                        and any(p in misspelt[k] for k, p in zip(span, parts))
                         and all(prompt[tokens[k].end():tokens[k + 1].start()].isspace() for k in span[:-1])):
                     found.append((tokens[i].start(), tokens[span.stop - 1].end(), canonical[parts], 0.85))
     return found
