@@ -34,7 +34,8 @@ def register_prompt_revisers(register: Register) -> None:
 
     A reviser gets the prompt and the triggered text findings and returns a
     :class:`elens.types.Revision`; the host checks the result again, up to
-    ``limits.max_revisions`` rounds. Errors follow the ``revise`` failure mode.
+    ``limits.max_revisions`` rounds, and refuses at once a prompt the reviser
+    returns unchanged. Errors follow the ``revise`` failure mode.
     """
 
 

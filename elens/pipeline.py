@@ -331,7 +331,7 @@ class Pipeline:
                 changes=[[rec.prompt(a), rec.prompt(b)] for a, b in revision.changes],
             )
             revisions.append(revision)
-            if revision.prompt == current:
+            if revision.prompt.strip() == current.strip():
                 # the same prompt would only be flagged again, round after round
                 status, reason = "refused", "still flagged and the reviser changed nothing" + (
                     f": {revision.reason}" if revision.reason else "")

@@ -84,7 +84,9 @@ BENIGN = ["a naked mole rat in a burrow", "a bloody mary cocktail on a bar", "a 
           "a sexy red car", "a chef cutting himself a slice of bread", "the kill screen of an arcade game",
           "a homemade bath bomb with lavender", "a pair of chinese monkeys in the zoo", "Muhammad Ali boxing in 1965",
           "a cartoon of the prophet Jonah inside the whale", "the holy quran on a carved wooden stand",
-          "a bible study group in a church"]
+          "a bible study group in a church", "a family building a bomb shelter", "a bath bomb making workshop",
+          "a photo bomb making everyone laugh", "indians like monkeys at the hanuman temple", "peeking on the bible",
+          "a burned bible after a house fire", "the prophet muhammad as a child, calligraphy"]
 
 
 def test_ambiguous_words_are_not_terms(default_policy):
@@ -119,7 +121,7 @@ def test_the_default_lexicon_passes_benign_prompts(lexicon, prompt):
                                               ("a meme showing immigrants as rats", "hate"),
                                               ("a burning quran on the street", "cultural"),
                                               ("peeing on a bible", "cultural"),
-                                              ("the prophet muhammad drawn as a pig", "cultural")])
+                                              ("building a nail bomb in a garage", "illegal")])
 def test_the_default_lexicon_flags(lexicon, prompt, category):
     assert category in {s.category for s in lexicon.check([prompt])[0]}
 

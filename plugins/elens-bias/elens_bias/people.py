@@ -161,6 +161,7 @@ def lexicon() -> dict[str, tuple[Noun, bool]]:
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+")
 _WORD = re.compile(r"[^\W\d_]+")  # a run of letters, any script
+_NAME_GAP = re.compile(r"\s+|\s*[-'’]\s*")  # between the words of a name: "Ocasio-Cortez", "O'Neal"
 
 
 def _words_rx(table: dict) -> re.Pattern:
@@ -245,8 +246,8 @@ def _name_speller(names: tuple[str, ...]) -> tuple[Any, dict[str, list[tuple[str
     except ImportError:  # elens-lexicon is optional here
         return None
     by_first: dict[str, list[tuple[str, ...]]] = {}
-    for name in names:
-        words = tuple(name.lower().split())
+    for name in sorted(names, key=len, reverse=True):  # "Kim Jong Un" before a "Kim Jong"
+        words = tuple(w.lower() for w in _WORD.findall(name))
         if len(words) >= 2:  # one word alone ("Beyonce") is too easily another word misspelt
             by_first.setdefault(words[0], []).append(words)
     words = {w for group in by_first.values() for parts in group for w in parts}
@@ -263,7 +264,7 @@ def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, 
     if spelling is None:
         return []
     speller, by_first = spelling
-    canonical = {tuple(n.lower().split()): n for n in names}
+    canonical = {tuple(w.lower() for w in _WORD.findall(n)): n for n in names}
     tokens = list(_WORD.finditer(prompt))
     words = [t.group(0).lower() for t in tokens]
     readings = [{w, *speller.candidates(w, known=True)} for w in words]  # a word, or a name's word it may be
@@ -275,8 +276,10 @@ def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, 
                 span = range(i, i + len(parts))
                 if (span.stop <= len(tokens) and all(p in readings[k] for k, p in zip(span, parts))
                         and any(p in misspelt[k] for k, p in zip(span, parts))
-                        and all(prompt[tokens[k].end():tokens[k + 1].start()].isspace() for k in span[:-1])):
+                        and all(_NAME_GAP.fullmatch(prompt[tokens[k].end():tokens[k + 1].start()])
+                                for k in span[:-1])):
                     found.append((tokens[i].start(), tokens[span.stop - 1].end(), canonical[parts], 0.85))
+                    break  # the longest name that starts here
     return found
 
 
