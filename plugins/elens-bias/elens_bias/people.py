@@ -240,7 +240,7 @@ def _folded_names(names: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str], A
 
 
 @lru_cache(maxsize=8)
-def _name_speller(names: tuple[str, ...]) -> tuple[Any, dict[str, list[tuple[str, ...]]]] | None:
+def _name_speller(names: tuple[str, ...]) -> tuple[Any, Any, dict[str, list[tuple[str, ...]]]] | None:
     try:
         from elens_lexicon.spelling import Speller, english_words
     except ImportError:  # elens-lexicon is optional here
@@ -250,8 +250,11 @@ def _name_speller(names: tuple[str, ...]) -> tuple[Any, dict[str, list[tuple[str
         words = tuple(w.lower() for w in _WORD.findall(name))
         if len(words) >= 2:  # one word alone ("Beyonce") is too easily another word misspelt
             by_first.setdefault(words[0], []).append(words)
-    words = {w for group in by_first.values() for parts in group for w in parts}
-    return Speller(words, english_words()), by_first
+    speller = Speller({w for group in by_first.values() for parts in group for w in parts}, english_words())
+    # Prompts repeat their words ("portrait", "woman"): each is looked up once.
+    near = lru_cache(maxsize=65536)(lambda word: frozenset(speller.candidates(word, known=True)))
+    misspelt = lru_cache(maxsize=65536)(lambda word: frozenset(speller.candidates(word)))
+    return near, misspelt, by_first
 
 
 def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, float]]:
@@ -263,12 +266,12 @@ def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, 
     spelling = _name_speller(names)
     if spelling is None:
         return []
-    speller, by_first = spelling
+    near, slips, by_first = spelling
     canonical = {tuple(w.lower() for w in _WORD.findall(n)): n for n in names}
     tokens = list(_WORD.finditer(prompt))
     words = [t.group(0).lower() for t in tokens]
-    readings = [{w, *speller.candidates(w, known=True)} for w in words]  # a word, or a name's word it may be
-    misspelt = [set(speller.candidates(w)) for w in words]  # ... and from no English word
+    readings = [near(w) | {w} for w in words]  # a word, or a name's word it may be a slip for
+    misspelt = [slips(w) for w in words]  # ... a slip that is no English word
     found = []
     for i in range(len(tokens)):
         for first in readings[i] & by_first.keys():
