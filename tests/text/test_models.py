@@ -418,7 +418,7 @@ def test_llm_judge_with_a_local_transformers_model(tmp_path, default_policy, tin
 def test_fast_engines_match_transformers(engine):
     """The ONNX Runtime graph (the default) and the plain-torch forward pass give the
     transformers embeddings: short, long, empty and past-the-token-window prompts, in
-    one padded batch."""
+    one batch (padded for torch; grouped by length for onnxruntime)."""
     import numpy as np
 
     from elens_text.embed import Embedder
@@ -433,7 +433,7 @@ def test_fast_engines_match_transformers(engine):
     assert np.abs(fast - reference).max() < 1e-5
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     one_by_one = np.concatenate([Embedder(engine=engine)([p]) for p in prompts])
-    assert np.abs(one_by_one - fast).max() < 1e-5  # padding does not change a row
+    assert np.abs(one_by_one - fast).max() < 1e-5  # batching does not change a row
 
 
 def test_head_file_errors_are_options_errors(tmp_path, default_policy):
