@@ -36,6 +36,10 @@ def _read_as(texts: Sequence[str], owners: Sequence[int], row: int) -> str:
     return f" (read as {text!r})"
 
 
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 def _categories(options: dict, policy: Any, default: Sequence[str] | None = None) -> list[str]:
     chosen = options.get("categories")
     if chosen is None:
@@ -66,8 +70,10 @@ class SemanticCheck:
     benchmark's train split, safe prompts sit at a median cosine of 0.10-0.18 to each
     category and their 99th percentile at 0.36-0.45, while unsafe prompts have a median
     of 0.37-0.66 to their own category; a policy threshold of 0.5-0.6 thus fires only
-    above the safe prompts' 99th percentile. The signal's reason names the closest
-    description or example.
+    above the safe prompts' 99th percentile. A category's ``counterexamples`` (harmless
+    look-alikes) lower the similarity of a prompt closer to one of them than to the
+    examples (see ``_similarities``). The signal's reason names the closest description
+    or example, and the counterexample when one lowered the score.
 
     Head mode: per-category logistic heads with Platt calibration, trained on an
     organization's labeled prompts with ``elens train text-head``; the score is the
@@ -79,6 +85,7 @@ class SemanticCheck:
         "additionalProperties": False,
         "properties": {
             "allow": {"type": "array", "items": {"type": "string"}},
+            "ignore": {"type": "array", "items": {"type": "string"}},
             "mode": {"enum": ["zero-shot", "head"]},
             "categories": {"type": "array", "items": {"type": "string"}},
             "head": {"type": "string"},
@@ -94,7 +101,10 @@ class SemanticCheck:
         import numpy as np
 
         self.mode = options.get("mode", "zero-shot")
-        self.allow = allow_pattern(options.get("allow") or ())
+        # Harmless phrases and words with no bearing on any category ("trending on
+        # artstation", "8k") are both left out of what the model reads: a prompt's
+        # embedding is a mean over its tokens, so style tags dilute what it depicts.
+        self.allow = allow_pattern(list(options.get("allow") or ()) + list(options.get("ignore") or ()))
         model_path = _relative_to_policy(options["model_path"], policy) if options.get("model_path") else None
         if model_path is not None and not model_path.is_dir():
             raise OptionsError("model_path", f"{model_path}: no such folder")
@@ -138,23 +148,44 @@ class SemanticCheck:
                     texts.append(text)
                     owners.append(cid)
         self.categories = [c for c in self.categories if c in owners]
+        harmless = [(cid, text) for cid in self.categories for text in policy.categories[cid].get("counterexamples") or ()]
         self.prototype_texts = texts
-        self.prototypes = self.embedder(texts) if texts else np.zeros((0, 384), dtype="float32")
+        self.counterexample_texts = [text for _, text in harmless]
+        every = self.embedder(texts + self.counterexample_texts) if texts else np.zeros((0, 384), dtype="float32")
+        self.prototypes, self.counterexamples = every[:len(texts)], every[len(texts):]
         self.owner_index = np.array([self.categories.index(o) for o in owners], dtype=int)
+        self.counter_index = np.array([self.categories.index(cid) for cid, _ in harmless], dtype=int)
 
-    def _similarities(self, emb: Any) -> tuple[Any, Any]:
-        """Per category: the highest cosine similarity and which prototype gave it."""
+    def _nearest(self, emb: Any, prototypes: Any, index: Any) -> tuple[Any, Any]:
+        """Per category: the highest cosine similarity to its prototypes and which one gave it
+        (-1 and 0 for a category without any)."""
         import numpy as np
 
-        sims = emb @ self.prototypes.T
+        sims = emb @ prototypes.T
         best = np.full((len(emb), len(self.categories)), -1.0)
         which = np.zeros((len(emb), len(self.categories)), dtype=int)
         for j in range(len(self.categories)):
-            cols = np.flatnonzero(self.owner_index == j)
-            k = sims[:, cols].argmax(axis=1)
-            best[:, j] = sims[np.arange(len(emb)), cols[k]]
-            which[:, j] = cols[k]
+            cols = np.flatnonzero(index == j)
+            if len(cols):
+                k = sims[:, cols].argmax(axis=1)
+                best[:, j] = sims[np.arange(len(emb)), cols[k]]
+                which[:, j] = cols[k]
         return best, which
+
+    def _similarities(self, emb: Any) -> tuple[Any, Any, Any, Any, Any]:
+        """Per category: the similarity that is scored, the highest cosine to the
+        category's description and examples and which one gave it, and the same for its
+        counterexamples.
+
+        The scored similarity is the highest cosine to the description and examples,
+        less by how much the prompt is closer still to one of the counterexamples: a
+        prompt nearer "a boy swinging a baseball bat" than "a violent attack with a
+        baseball bat" drops by the difference; one as near to both keeps its similarity."""
+        import numpy as np
+
+        best, which = self._nearest(emb, self.prototypes, self.owner_index)
+        harmless, which_harmless = self._nearest(emb, self.counterexamples, self.counter_index)
+        return best - np.maximum(0.0, harmless - best), best, which, harmless, which_harmless
 
     def _calibrate(self, sims: Any) -> Any:
         import numpy as np
@@ -186,19 +217,21 @@ class SemanticCheck:
                  for j, (cid, score) in enumerate(zip(self.categories, row)) if score > 0.01]
                 for i, row in enumerate(matrix)
             ]
-        all_sims, all_which = self._similarities(emb)
-        sims, rows = _best_view(all_sims, owners, len(prompts))
+        scored, best, which, harmless, which_harmless = self._similarities(emb)
+        sims, rows = _best_view(scored, owners, len(prompts))
         matrix = self._calibrate(sims)
         out = []
         for i, row in enumerate(matrix):
             signals = []
             for j, (cid, score) in enumerate(zip(self.categories, row)):
                 if score > 0:
-                    closest = self.prototype_texts[all_which[rows[i, j], j]]
-                    closest = closest if len(closest) <= 60 else closest[:57] + "..."
+                    r = rows[i, j]
+                    reason = f"cosine {best[r, j]:.2f} to {_short(self.prototype_texts[which[r, j]])}"
+                    if harmless[r, j] > best[r, j]:
+                        reason += (f", less {harmless[r, j] - best[r, j]:.2f} for being closer to harmless "
+                                   f"{_short(self.counterexample_texts[which_harmless[r, j]])}")
                     signals.append(Signal(cid, float(score), label="zero-shot",
-                                          reason=f"cosine {sims[i, j]:.2f} to {closest!r}"
-                                                 + _read_as(texts, owners, rows[i, j])))
+                                          reason=reason + _read_as(texts, owners, r)))
             out.append(signals)
         return out
 
@@ -294,13 +327,18 @@ class ProfanityCheck:
         "type": "object",
         "additionalProperties": False,
         "properties": {"categories": {"type": "array", "items": {"type": "string"}},
-                       "allow": {"type": "array", "items": {"type": "string"}}},
+                       "allow": {"type": "array", "items": {"type": "string"}},
+                       "min_probability": {"type": "number", "minimum": 0, "maximum": 1}},
     }
 
     def __init__(self, options: dict, policy: Any):
         self.categories = _categories(options, policy, default=["harassment"])
         self._model = _profanity_model()
         self.allow = allow_pattern(options.get("allow") or ())
+        # A category's text threshold is shared by every check that reports it; this
+        # lets a policy hold the classifier to a stricter bar than, say, the semantic
+        # check on the same category.
+        self.min_probability = float(options.get("min_probability", 0.0))
 
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
         import numpy as np
@@ -313,7 +351,7 @@ class ProfanityCheck:
         return [
             [Signal(cid, float(best[i, 0]), label="offensive",
                     reason="offensive-language classifier" + _read_as(texts, owners, rows[i, 0]))
-             for cid in self.categories]
+             for cid in self.categories] if best[i, 0] >= self.min_probability else []
             for i in range(len(prompts))
         ]
 
