@@ -98,6 +98,12 @@ def test_disguises_are_deterministic_and_keep_the_rest():
     ("\u03b2\u04cf\u03bf\u051d\u03f3\u03bf\u042c", "blowjob"),  # Greek and Cyrillic look-alikes
     ("na*ked", "naked"),
     ("s3xu4|", "sexual"),
+    ("to $te41 it", "to steal it"),  # a 1 that only makes a word as an l
+    ("ki11ing", "killing"),  # not "kiiiing" squeezed into "king"
+    ("sh1t, h1gh, sk1ll", "shit, high, skill"),  # i or l: whichever makes the word
+    ("a p a t h e t i c l o s e r", "a pathetic loser"),  # two words spelled out as one run
+    ("w h i t e p o w e r", "white power"),
+    ("n u d e", "nude"),  # one word stays one
 ])
 def test_readable_undoes_disguises(text, expected):
     assert readable(text) == expected

@@ -67,6 +67,22 @@ def test_counterexamples_lower_a_harmless_look_alike():
     assert guarded.scores([violent])[0][0] >= 0.55
 
 
+def test_prototype_embeddings_are_cached_by_their_texts(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("ELENS_CACHE", str(tmp_path))
+    first = SemanticCheck({}, _bat_policy(""))
+    [stored] = tmp_path.glob("semantic-prototypes-*.npz")
+    again = SemanticCheck({}, _bat_policy(""))
+    assert np.array_equal(first.prototypes, again.prototypes)
+    assert list(tmp_path.glob("semantic-prototypes-*.npz")) == [stored]
+    other = SemanticCheck({}, _bat_policy("    counterexamples: [a boy swinging a baseball bat at a ball]\n"))
+    assert len(list(tmp_path.glob("semantic-prototypes-*.npz"))) == 2
+    assert other.counterexamples.shape == (1, first.prototypes.shape[1])
+    stored.write_bytes(b"not an npz")  # a damaged file is computed again
+    assert np.allclose(SemanticCheck({}, _bat_policy("")).prototypes, first.prototypes, atol=1e-6)
+
+
 def test_a_blank_counterexample_is_named(tmp_path):
     from elens.cli import build_cli
 

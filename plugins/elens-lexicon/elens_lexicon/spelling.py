@@ -337,6 +337,22 @@ def _correct_word(word: str) -> str:
     return min(found, key=lambda w: (_slip_kind(word, w), common[w]))
 
 
+def split_words(word: str) -> list[str]:
+    """``word`` as two or three known words of three letters or more, the commonest
+    such reading ("patheticloser" -> pathetic, loser); [] when there is none."""
+    common = _common_words()
+    best: tuple[int, list[str]] | None = None
+    n = len(word)
+    for i in range(3, n - 2):
+        for parts in ([word[:i], word[i:]], *([word[:i], word[i:j], word[j:]] for j in range(i + 3, n - 2))):
+            if all(part in common for part in parts):
+                # fewer pieces first, then the rarest piece as common as can be
+                rank = (len(parts), max(common[part] for part in parts))
+                if best is None or rank < best[0]:
+                    best = (rank, parts)
+    return best[1] if best else []
+
+
 def correct_spelling(text: str) -> str:
     """``text`` (lower case) with each misspelt word of four letters or more replaced
     by a word of MiniLM's vocabulary one slip from it (:func:`is_misspelling`): the

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from elens import ElensError, OptionsError, Signal
 
+from ._cache import cache_dir, cached_arrays, files_key
 from ._views import allow_pattern, expand
 from .embed import Embedder
 
@@ -151,10 +152,20 @@ class SemanticCheck:
         harmless = [(cid, text) for cid in self.categories for text in policy.categories[cid].get("counterexamples") or ()]
         self.prototype_texts = texts
         self.counterexample_texts = [text for _, text in harmless]
-        every = self.embedder(texts + self.counterexample_texts) if texts else np.zeros((0, 384), dtype="float32")
+        every = self._embed_once(texts + self.counterexample_texts) if texts else np.zeros((0, 384), dtype="float32")
         self.prototypes, self.counterexamples = every[:len(texts)], every[len(texts):]
         self.owner_index = np.array([self.categories.index(o) for o in owners], dtype=int)
         self.counter_index = np.array([self.categories.index(cid) for cid, _ in harmless], dtype=int)
+
+    def _embed_once(self, texts: list[str]) -> Any:
+        """The embeddings of a policy's descriptions, examples and counterexamples: a few
+        hundred texts, most of a second of MiniLM, so kept in the cache folder, keyed by
+        the model's files, the engine and the texts."""
+        folder = Path(self.embedder.path)
+        key = files_key(sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder],
+                        self.embedder.engine_used, *texts)
+        path = None if key is None else cache_dir() / f"semantic-prototypes-{key}.npz"
+        return cached_arrays(path, lambda: {"embeddings": self.embedder(texts)})["embeddings"]
 
     def _nearest(self, emb: Any, prototypes: Any, index: Any) -> tuple[Any, Any]:
         """Per category: the highest cosine similarity to its prototypes and which one gave it
@@ -415,58 +426,26 @@ _profanity: list[_LinearProfanity] = []
 
 def _profanity_cache_file() -> Path | None:
     """Where the extracted arrays of the installed package are kept, keyed by its files."""
-    import hashlib
     import importlib.util
-    import os
 
     spec = importlib.util.find_spec("profanity_check")
     if spec is None or not spec.origin:
         return None
     data = Path(spec.origin).parent / "data"
-    key = hashlib.sha256()
-    for name in ("model.joblib", "vectorizer.joblib"):
-        try:
-            st = (data / name).stat()
-        except OSError:
-            return None
-        key.update(f"{name}:{st.st_size}:{st.st_mtime_ns};".encode())
-    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    base = Path(os.environ.get("ELENS_CACHE") or xdg / "elens")
-    return base / f"profanity-linear-{key.hexdigest()[:16]}.npz"
+    key = files_key([data / "model.joblib", data / "vectorizer.joblib"])
+    return None if key is None else cache_dir() / f"profanity-linear-{key}.npz"
 
 
 def _profanity_model() -> _LinearProfanity:
     """The package's model as numpy arrays. Unpickling it needs scikit-learn (seconds to
     import), so the arrays are cached beside the user's other elens files and read
     back with numpy alone; the cache is keyed by the package's data files."""
-    import os
-    import tempfile
-
-    import numpy as np
-
     with _load_lock:
-        if _profanity:
-            return _profanity[0]
-        cache = _profanity_cache_file()
-        arrays = None
-        if cache is not None and cache.is_file():
-            try:
-                with np.load(cache, allow_pickle=False) as npz:
-                    arrays = {k: npz[k] for k in npz.files}
-            except (OSError, ValueError, KeyError):
-                arrays = None
-        if arrays is None:
-            from profanity_check import profanity_check
+        if not _profanity:
+            def unpickle() -> dict[str, Any]:
+                from profanity_check import profanity_check
 
-            arrays = _LinearProfanity.arrays_from(profanity_check.vectorizer, profanity_check.model)
-            if cache is not None:
-                try:  # best effort: a read-only home only costs the next process the slow path
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".profanity-", suffix=".npz")
-                    with os.fdopen(fd, "wb") as fh:
-                        np.savez(fh, **arrays)
-                    os.replace(tmp, cache)
-                except OSError:
-                    pass
-        _profanity.append(_LinearProfanity(arrays))
+                return _LinearProfanity.arrays_from(profanity_check.vectorizer, profanity_check.model)
+
+            _profanity.append(_LinearProfanity(cached_arrays(_profanity_cache_file(), unpickle)))
         return _profanity[0]
