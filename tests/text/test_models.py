@@ -589,6 +589,18 @@ def test_ordinary_prompts_have_one_view():
     assert 2 < len(views(long)) <= 9
 
 
+def test_views_leave_out_allowed_phrases_before_cutting_windows():
+    """Style tags taken out leave no empty clauses, and a long prompt that is mostly tags
+    is no longer long: what remains is read whole, not diluted across windows."""
+    from elens_text._views import allow_pattern, views
+
+    tags = allow_pattern(["8k", "trending on artstation", "soft bokeh", "highly detailed"])
+    assert views("a cat, 8k, soft bokeh, trending on artstation", tags) == ["a cat"]
+    prompt = ", ".join(["highly detailed, soft bokeh, 8k"] * 12 + ["a man stabbing a guard"])
+    assert len(prompt.split()) > 40
+    assert views(prompt, tags) == ["a man stabbing a guard"]
+
+
 def test_profanity_arrays_are_cached(tmp_path, monkeypatch, default_policy):
     from elens_text import checks
 

@@ -12,6 +12,9 @@ is scored on its *views*, and a category's score is the highest over them:
 3. for a long prompt (more than ``LONG_WORDS`` words), windows of consecutive clauses
    of at most ``WINDOW_WORDS`` words each, taken from the readable form.
 
+A check's ``allow`` phrases (harmless idioms, and for the semantic check style tags
+such as "8k") are taken out of every view first, the windows included.
+
 A prompt of ordinary length with nothing to undo has one view, so it costs one
 model call, as before.
 """
@@ -56,17 +59,29 @@ def _windows(text: str) -> list[str]:
     return out
 
 
+_EMPTY_CLAUSES = re.compile(r"\s*[,;](?:\s*[,;])+")
+
+
+def _without(text: str, allow: re.Pattern | None) -> str:
+    """``text`` less the ``allow`` phrases, and less the empty clauses they leave
+    ("soft bokeh, 8k, a cat" -> "soft, a cat" when "bokeh" and "8k" go)."""
+    if allow is None:
+        return text
+    text = " ".join(allow.sub(" ", text).split())
+    return _EMPTY_CLAUSES.sub(",", text).strip(" ,;")
+
+
 def views(prompt: str, allow: re.Pattern | None = None) -> list[str]:
     """The texts to score for ``prompt``; the first is always the prompt itself (less
-    any ``allow`` phrase)."""
-    out = [prompt]
+    any ``allow`` phrase). Windows are cut after the ``allow`` phrases are taken out,
+    so that they hold words that matter."""
+    out = [_without(prompt, allow)]
     plain = readable(prompt)
     if plain != prompt.casefold():
-        out.append(plain)
+        out.append(_without(plain, allow))
+    plain = _without(plain, allow)
     if len(plain.split()) > LONG_WORDS:
         out.extend(w for w in _windows(plain) if w not in out)
-    if allow is not None:
-        out = [" ".join(allow.sub(" ", v).split()) for v in out]
     return out
 
 
