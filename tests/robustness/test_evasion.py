@@ -100,10 +100,10 @@ def test_disguises_are_deterministic_and_keep_the_rest():
     ("s3xu4|", "sexual"),
     ("to $te41 it", "to steal it"),  # a 1 that only makes a word as an l
     ("ki11ing", "killing"),  # not "kiiiing" squeezed into "king"
-    ("sh1t, h1gh, sk1ll", "shit, high, skill"),  # i or l: whichever makes the word
+    ("sh1t, h1gh, sk1ll", "shit, high, skill"),  # a 1 that makes a word as an i stays one
     ("a p a t h e t i c l o s e r", "a pathetic loser"),  # two words spelled out as one run
-    ("w h i t e p o w e r", "white power"),
-    ("n u d e", "nude"),  # one word stays one
+    ("k i l l t h e k i d", "kill the kid"),  # three, one of three letters
+    ("s t r a n g l e d", "strangled"),  # one word stays one
 ])
 def test_readable_undoes_disguises(text, expected):
     assert readable(text) == expected

@@ -73,14 +73,37 @@ def test_prototype_embeddings_are_cached_by_their_texts(tmp_path, monkeypatch):
     monkeypatch.setenv("ELENS_CACHE", str(tmp_path))
     first = SemanticCheck({}, _bat_policy(""))
     [stored] = tmp_path.glob("semantic-prototypes-*.npz")
-    again = SemanticCheck({}, _bat_policy(""))
-    assert np.array_equal(first.prototypes, again.prototypes)
-    assert list(tmp_path.glob("semantic-prototypes-*.npz")) == [stored]
+    # what the file holds is what the next check uses
+    planted = np.full_like(first.prototypes, 0.5)
+    with open(stored, "wb") as fh:
+        np.savez(fh, embeddings=planted)
+    assert np.array_equal(SemanticCheck({}, _bat_policy("")).prototypes, planted)
+    # other texts, another file
     other = SemanticCheck({}, _bat_policy("    counterexamples: [a boy swinging a baseball bat at a ball]\n"))
     assert len(list(tmp_path.glob("semantic-prototypes-*.npz"))) == 2
     assert other.counterexamples.shape == (1, first.prototypes.shape[1])
-    stored.write_bytes(b"not an npz")  # a damaged file is computed again
-    assert np.allclose(SemanticCheck({}, _bat_policy("")).prototypes, first.prototypes, atol=1e-6)
+    # a truncated file, or one of the wrong shape, is computed again and replaced
+    for damaged in (stored.read_bytes()[:40], None):
+        if damaged is None:
+            with open(stored, "wb") as fh:
+                np.savez(fh, embeddings=np.zeros((7, 3)))
+        else:
+            stored.write_bytes(damaged)
+        assert np.allclose(SemanticCheck({}, _bat_policy("")).prototypes, first.prototypes, atol=1e-6)
+        with np.load(stored) as npz:
+            assert npz["embeddings"].shape == first.prototypes.shape
+
+
+def test_allowed_phrases_are_not_spell_corrected_into_other_words(default_policy):
+    """An allowed phrase is matched as written and undisguised, never as the word a
+    spelling correction would make of it: "bullring" must not take "bullying" out."""
+    from elens_text._views import allow_pattern, views
+
+    [options] = [e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
+    pattern = allow_pattern(options["allow"] + options["ignore"])
+    assert views("bullying a kid at school, vary the colors", pattern) == ["bullying a kid at school, vary the colors"]
+    assert views("a bullring in seville, vray", pattern) == ["a in seville"]
+    assert views("a n4ked m0le rat", pattern) == ["a n4ked m0le rat", "a"]
 
 
 def test_a_blank_counterexample_is_named(tmp_path):

@@ -257,12 +257,15 @@ def readable(text: str, *, spelling: bool = True) -> str:
     spelled-out words joined, marks inside a word dropped (``na*ked``), letters
     repeated three times or more squeezed to one (``nuuuude`` -> ``nude``), and with
     ``spelling`` misspelt words written as the common English word one slip away
-    (``nakt`` -> ``naked``, :func:`elens_lexicon.spelling.correct_spelling`). Lower
-    case. No offsets: use :func:`skeleton` where spans matter."""
+    (``nakt`` -> ``naked``, :func:`elens_lexicon.spelling.correct_spelling`), a ``1``
+    or ``!`` read as ``l`` where only that makes a word (``$te41`` -> ``steal``), and a
+    spelled-out run of several words split into them (``p a t h e t i c l o s e r`` ->
+    ``pathetic loser``). Lower case. No offsets: use :func:`skeleton` where spans
+    matter."""
     pairs = _drop_in_word_marks(_join_spelled(_leet(_pairs(text, casefold=True))))
     if not spelling:
         return "".join(c for c, _ in _squeeze(pairs))
-    from .spelling import _known, correct_spelling, english_words, split_words  # late: spelling reads skeletons
+    from .spelling import correct_spelling, english_words, is_known, split_words  # late: spelling reads skeletons
 
     try:
         known = english_words()
@@ -274,32 +277,32 @@ def readable(text: str, *, spelling: bool = True) -> str:
         word, source = m.group(0), pairs[m.start():m.end()]
         # letters spelled out one by one, several words run together: "p a t h e t i c l o s e r"
         if len(word) >= 6 and all(b - a > 1 for (_, a), (_, b) in zip(source, source[1:])) \
-                and not _known(word, known):
+                and not is_known(word, known):
             word = " ".join(split_words(word)) or word
         words.append(word)
     return correct_spelling("".join(words))
 
 
 def _as_ell(pairs: list[tuple[str, int]], text: str, known: frozenset[str]) -> list[tuple[str, int]]:
-    """Each word in which a ``1 ! |`` was read as ``i`` and is no known word, with those
+    """Each word in which a ``1`` or ``!`` was read as ``i`` and is no known word, with those
     read as ``l`` where that makes a known word, letters repeated three times or more
     squeezed: ``$te41`` is "steal", not "steai"; ``ki11ing`` "killing", not "king"."""
-    from .spelling import _known
+    from .spelling import is_known
 
     out = list(pairs)
     joined = "".join(c for c, _ in pairs)
     for m in re.finditer(r"[a-z]+", joined):
-        slots = [k for k in range(m.start(), m.end()) if joined[k] == "i" and text[pairs[k][1]] in "1!|"]
+        slots = [k for k in range(m.start(), m.end()) if joined[k] == "i" and text[pairs[k][1]] in "1!"]
         if not slots or len(slots) > 3:
             continue
-        if _known(m.group(0), known):  # as read, before squeezing: "kiiiing" is no word, though "king" is
+        if is_known(m.group(0), known):  # as read, before squeezing: "kiiiing" is no word, though "king" is
             continue
         for mask in range(1, 1 << len(slots)):
             trial = list(pairs[m.start():m.end()])
             for bit, k in enumerate(slots):
                 if mask >> bit & 1:
                     trial[k - m.start()] = ("l", pairs[k][1])
-            if any(_known(w, known) for w in ("".join(c for c, _ in trial), "".join(c for c, _ in _squeeze(trial)))):
+            if any(is_known(w, known) for w in ("".join(c for c, _ in trial), "".join(c for c, _ in _squeeze(trial)))):
                 out[m.start():m.end()] = trial
                 break
     return out

@@ -31,7 +31,8 @@ from typing import Iterable, Sequence
 
 from .normalize import skeleton
 
-__all__ = ["DEFAULT_VOCABULARY", "Speller", "correct_spelling", "english_words", "is_misspelling"]
+__all__ = ["DEFAULT_VOCABULARY", "Speller", "correct_spelling", "english_words", "is_known", "is_misspelling",
+           "split_words"]
 
 MIN_LETTERS = 4
 _WORD = re.compile(r"[^\W\d_]+")
@@ -88,7 +89,7 @@ def english_words(sources: tuple[str, ...] = DEFAULT_VOCABULARY) -> frozenset[st
     return frozenset(words)
 
 
-def _known(word: str, vocabulary: frozenset[str]) -> bool:
+def is_known(word: str, vocabulary: frozenset[str]) -> bool:
     """``word`` (lower case, as written) is in the vocabulary or a regular inflection
     of a word in it."""
     if word in vocabulary:
@@ -216,7 +217,7 @@ class Speller:
         the next word of a name is misspelt)."""
         written = list(written) or [word]
         found = [t for t in self._near(word) if any(is_misspelling(written[0], w) for w in self._written[t])]
-        return [] if not found or (not known and any(_known(w, self.vocabulary) for w in written)) else found
+        return [] if not found or (not known and any(is_known(w, self.vocabulary) for w in written)) else found
 
     def _near(self, word: str) -> list[str]:
         if len(word) < MIN_LETTERS or word in self._written:
@@ -242,7 +243,7 @@ class Speller:
             if len(words) > 1:  # "nak*de" is one word, "heroi'ne" too; "slef-harm" may be two
                 joined = "".join(folded[a:b] for a, b in words)
                 written = _as_written(text, offsets[token.start()], offsets[token.end() - 1])
-                if joined in self._written or any(_known(w, self.vocabulary) for w in written):
+                if joined in self._written or any(is_known(w, self.vocabulary) for w in written):
                     continue
                 fix = self._fix(text, folded, offsets, token.start(), token.end(), joined)
                 if fix:
@@ -286,6 +287,7 @@ class Speller:
 # ---- plain spelling correction, for readable() --------------------------------------
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_LONGEST_PART = 20  # no part of a spelled-out run is longer (MiniLM's longest whole words are 18)
 _ASCII_WORD = re.compile(r"(?<![^\W_])[a-z]{4,}(?![^\W_])")
 
 
@@ -329,27 +331,52 @@ def _correct_word(word: str) -> str:
         known = english_words()
     except ImportError:
         return word
-    if not common or word in known:
+    if not common or word in known or len(word) > _LONGEST_PART + 1:  # no word one slip from it is that long
         return word
     found = [w for w in _slips(word) if w in common and is_misspelling(word, w)]
-    if not found or _known(word, known):
+    if not found or is_known(word, known):
         return word
     return min(found, key=lambda w: (_slip_kind(word, w), common[w]))
 
 
+@functools.lru_cache(maxsize=1)
+def _split_vocabulary() -> dict[str, int]:
+    """MiniLM's whole words of three letters or more, with their rank; {} without the
+    package. Three letters so that "the", "kid" and "cut" can be parts of a run."""
+    try:
+        with open(_minilm_path(), encoding="utf-8") as f:
+            words = [line.strip() for line in f]
+    except (ImportError, OSError):
+        return {}
+    return {w: i for i, w in enumerate(words) if len(w) >= 3 and _VOCAB_WORD.fullmatch(w)}
+
+
 def split_words(word: str) -> list[str]:
-    """``word`` as two or three known words of three letters or more, the commonest
-    such reading ("patheticloser" -> pathetic, loser); [] when there is none."""
-    common = _common_words()
-    best: tuple[int, list[str]] | None = None
+    """``word`` as two or three of MiniLM's words of three letters or more, the
+    commonest such reading ("patheticloser" -> pathetic, loser; "killthekid" -> kill,
+    the, kid); [] when there is none, or the word is too long to be three words."""
+    vocabulary = _split_vocabulary()
     n = len(word)
+    if n > 3 * _LONGEST_PART:
+        return []
+    best: tuple[tuple[int, int], list[str]] | None = None
+
+    def consider(parts: list[str]) -> None:
+        nonlocal best
+        # fewer pieces first, then the rarest piece as common as can be
+        rank = (len(parts), max(vocabulary[part] for part in parts))
+        if best is None or rank < best[0]:
+            best = (rank, parts)
+
     for i in range(3, n - 2):
-        for parts in ([word[:i], word[i:]], *([word[:i], word[i:j], word[j:]] for j in range(i + 3, n - 2))):
-            if all(part in common for part in parts):
-                # fewer pieces first, then the rarest piece as common as can be
-                rank = (len(parts), max(common[part] for part in parts))
-                if best is None or rank < best[0]:
-                    best = (rank, parts)
+        head = word[:i]
+        if head not in vocabulary:
+            continue
+        if word[i:] in vocabulary:
+            consider([head, word[i:]])
+        for j in range(i + 3, n - 2):
+            if word[i:j] in vocabulary and word[j:] in vocabulary:
+                consider([head, word[i:j], word[j:]])
     return best[1] if best else []
 
 

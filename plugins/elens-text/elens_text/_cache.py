@@ -35,15 +35,19 @@ def files_key(paths: Iterable[Path], *extra: str) -> str | None:
     return key.hexdigest()[:16]
 
 
-def cached_arrays(path: Path | None, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The arrays stored at ``path`` (an ``.npz``), or ``compute()``'s, then stored there."""
+def cached_arrays(path: Path | None, compute: Callable[[], dict[str, Any]],
+                  valid: Callable[[dict[str, Any]], bool] = lambda arrays: True) -> dict[str, Any]:
+    """The arrays stored at ``path`` (an ``.npz``) when they are ``valid``, or else
+    ``compute()``'s, then stored there."""
     import numpy as np
 
     if path is not None and path.is_file():
         try:
             with np.load(path, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, KeyError):
+                arrays = {k: npz[k] for k in npz.files}
+            if valid(arrays):
+                return arrays
+        except Exception:  # noqa: BLE001 - truncated, empty or foreign files raise many kinds; all mean "compute"
             pass
     arrays = compute()
     if path is not None:

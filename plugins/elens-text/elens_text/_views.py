@@ -75,11 +75,13 @@ def views(prompt: str, allow: re.Pattern | None = None) -> list[str]:
     """The texts to score for ``prompt``; the first is always the prompt itself (less
     any ``allow`` phrase). Windows are cut after the ``allow`` phrases are taken out,
     so that they hold words that matter."""
-    out = [_without(prompt, allow)]
-    plain = readable(prompt)
-    if plain != prompt.casefold():
-        out.append(_without(plain, allow))
-    plain = _without(plain, allow)
+    written = _without(prompt, allow)
+    out = [written]
+    # Read without the phrases as written too: spelling correction would make
+    # another word of some ("bullring" -> "bullying").
+    plain = _without(readable(written), allow)
+    if plain != written.casefold():
+        out.append(plain)
     if len(plain.split()) > LONG_WORDS:
         out.extend(w for w in _windows(plain) if w not in out)
     return out
@@ -88,8 +90,11 @@ def views(prompt: str, allow: re.Pattern | None = None) -> list[str]:
 def allow_pattern(phrases: Sequence[str]) -> re.Pattern | None:
     """A pattern of the harmless phrases a check should not read ("naked mole rat",
     "blue tits"): case-insensitive, whole words, any spacing; matched on the prompt
-    and on its readable form, so a disguised spelling is allowed too."""
-    parts = [r"\s+".join(re.escape(w) for w in readable(p).split()) for p in phrases if p.strip()]
+    and on its readable form, so a disguised spelling is allowed too. A phrase is
+    read without spelling correction, which would make another word of it
+    ("bullring" is not "bullying")."""
+    forms = {form for p in phrases if p.strip() for form in (p.casefold(), readable(p, spelling=False))}
+    parts = [r"\s+".join(re.escape(w) for w in form.split()) for form in forms]
     if not parts:
         return None
     return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)

@@ -11,7 +11,7 @@ from elens import ElensError, OptionsError, Signal
 
 from ._cache import cache_dir, cached_arrays, files_key
 from ._views import allow_pattern, expand
-from .embed import Embedder
+from .embed import MAX_TOKENS, Embedder
 
 
 def _best_view(matrix: Any, owners: Sequence[int], n: int) -> tuple[Any, Any]:
@@ -33,8 +33,12 @@ def _read_as(texts: Sequence[str], owners: Sequence[int], row: int) -> str:
     """`` (read as '...')`` when the row is not the prompt as written."""
     if row == 0 or owners[row - 1] != owners[row]:
         return ""
-    text = texts[row] if len(texts[row]) <= 60 else texts[row][:57] + "..."
-    return f" (read as {text!r})"
+    return f" (read as {_short(texts[row])})"
+
+
+# Bump when Embedder changes what an embedding is (pooling, normalisation, token window),
+# so that cached prototype embeddings are made again.
+_EMBEDDING_FORMAT = f"mean-pooled, L2-normalised, {MAX_TOKENS} tokens"
 
 
 def _short(text: str) -> str:
@@ -161,11 +165,15 @@ class SemanticCheck:
         """The embeddings of a policy's descriptions, examples and counterexamples: a few
         hundred texts, most of a second of MiniLM, so kept in the cache folder, keyed by
         the model's files, the engine and the texts."""
-        folder = Path(self.embedder.path)
-        key = files_key(sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder],
-                        self.embedder.engine_used, *texts)
+        folder = Path(self.embedder.path).resolve()
+        files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder]
+        # The folder itself and how embeddings are made (pooling, token window) are part
+        # of the key: two fine-tuned models can have files of the same sizes and times.
+        key = files_key(files, str(folder), self.embedder.engine_used, _EMBEDDING_FORMAT, *texts)
         path = None if key is None else cache_dir() / f"semantic-prototypes-{key}.npz"
-        return cached_arrays(path, lambda: {"embeddings": self.embedder(texts)})["embeddings"]
+        return cached_arrays(path, lambda: {"embeddings": self.embedder(texts)},
+                             valid=lambda a: a.get("embeddings") is not None and a["embeddings"].shape[0] == len(texts))[
+            "embeddings"]
 
     def _nearest(self, emb: Any, prototypes: Any, index: Any) -> tuple[Any, Any]:
         """Per category: the highest cosine similarity to its prototypes and which one gave it
