@@ -292,16 +292,21 @@ _ASCII_WORD = re.compile(r"(?<![^\W_])[a-z]{4,}(?![^\W_])")
 
 
 @functools.lru_cache(maxsize=1)
-def _common_words() -> dict[str, int]:
-    """MiniLM's whole words of four letters or more, with their rank (WordPiece lists
+def _ranked_words() -> dict[str, int]:
+    """MiniLM's whole words of three letters or more, with their rank (WordPiece lists
     them most frequent first); {} without the package."""
     try:
-        path = _minilm_path()
-        with open(path, encoding="utf-8") as f:
+        with open(_minilm_path(), encoding="utf-8") as f:
             words = [line.strip() for line in f]
     except (ImportError, OSError):
         return {}
-    return {w: i for i, w in enumerate(words) if len(w) >= MIN_LETTERS and _VOCAB_WORD.fullmatch(w)}
+    return {w: i for i, w in enumerate(words) if len(w) >= 3 and _VOCAB_WORD.fullmatch(w)}
+
+
+@functools.lru_cache(maxsize=1)
+def _common_words() -> dict[str, int]:
+    """The ranked words of four letters or more: what a misspelling is corrected to."""
+    return {w: i for w, i in _ranked_words().items() if len(w) >= MIN_LETTERS}
 
 
 def _slips(word: str) -> set[str]:
@@ -339,23 +344,11 @@ def _correct_word(word: str) -> str:
     return min(found, key=lambda w: (_slip_kind(word, w), common[w]))
 
 
-@functools.lru_cache(maxsize=1)
-def _split_vocabulary() -> dict[str, int]:
-    """MiniLM's whole words of three letters or more, with their rank; {} without the
-    package. Three letters so that "the", "kid" and "cut" can be parts of a run."""
-    try:
-        with open(_minilm_path(), encoding="utf-8") as f:
-            words = [line.strip() for line in f]
-    except (ImportError, OSError):
-        return {}
-    return {w: i for i, w in enumerate(words) if len(w) >= 3 and _VOCAB_WORD.fullmatch(w)}
-
-
 def split_words(word: str) -> list[str]:
     """``word`` as two or three of MiniLM's words of three letters or more, the
     commonest such reading ("patheticloser" -> pathetic, loser; "killthekid" -> kill,
     the, kid); [] when there is none, or the word is too long to be three words."""
-    vocabulary = _split_vocabulary()
+    vocabulary = _ranked_words()  # three letters, so that "the", "kid" and "cut" can be parts
     n = len(word)
     if n > 3 * _LONGEST_PART:
         return []
