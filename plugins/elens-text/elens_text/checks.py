@@ -11,7 +11,7 @@ from elens import ElensError, OptionsError, Signal
 
 from ._cache import cache_dir, cached_arrays, files_key
 from ._views import allow_pattern, expand
-from .embed import MAX_TOKENS, Embedder
+from .embed import EMBEDDING_FORMAT, Embedder
 
 
 def _best_view(matrix: Any, owners: Sequence[int], n: int) -> tuple[Any, Any]:
@@ -34,11 +34,6 @@ def _read_as(texts: Sequence[str], owners: Sequence[int], row: int) -> str:
     if row == 0 or owners[row - 1] != owners[row]:
         return ""
     return f" (read as {_short(texts[row])})"
-
-
-# Bump when Embedder changes what an embedding is (pooling, normalisation, token window),
-# so that cached prototype embeddings are made again.
-_EMBEDDING_FORMAT = f"mean-pooled, L2-normalised, {MAX_TOKENS} tokens"
 
 
 def _short(text: str) -> str:
@@ -169,11 +164,11 @@ class SemanticCheck:
         files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder]
         # The folder itself and how embeddings are made (pooling, token window) are part
         # of the key: two fine-tuned models can have files of the same sizes and times.
-        key = files_key(files, str(folder), self.embedder.engine_used, _EMBEDDING_FORMAT, *texts)
+        key = files_key(files, str(folder), self.embedder.engine_used, EMBEDDING_FORMAT, *texts)
         path = None if key is None else cache_dir() / f"semantic-prototypes-{key}.npz"
-        return cached_arrays(path, lambda: {"embeddings": self.embedder(texts)},
-                             valid=lambda a: a.get("embeddings") is not None and a["embeddings"].shape[0] == len(texts))[
-            "embeddings"]
+        arrays = cached_arrays(path, lambda: {"embeddings": self.embedder(texts)},
+                               valid=lambda a: "embeddings" in a and a["embeddings"].shape[0] == len(texts))
+        return arrays["embeddings"]
 
     def _nearest(self, emb: Any, prototypes: Any, index: Any) -> tuple[Any, Any]:
         """Per category: the highest cosine similarity to its prototypes and which one gave it

@@ -26,6 +26,9 @@ log = structlog.get_logger("elens.text")
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 ENGINES = ("onnxruntime", "torch", "transformers")
 MAX_TOKENS = 128
+#: what an embedding is; change it with the pooling, normalisation or token window, so
+#: that embeddings cached on disk (the semantic check's prototypes) are made again
+EMBEDDING_FORMAT = f"mean-pooled, L2-normalised, {MAX_TOKENS} tokens"
 
 #: (texts, batch size) -> (texts x dim) float32 numpy array, rows of unit length
 Encode = Callable[[Sequence[str], int], Any]
