@@ -534,7 +534,8 @@ def test_llm_judge_with_a_local_transformers_model(tmp_path, default_policy, tin
 def test_fast_engines_match_transformers(engine):
     """The ONNX Runtime graph (the default) and the plain-torch forward pass give the
     transformers embeddings: short, long, empty and past-the-token-window prompts, in
-    one batch (padded for torch; grouped by length for onnxruntime)."""
+    one batch (padded for torch; for onnxruntime "a cat" and "" share a padded, masked
+    run, the long prompts run apart)."""
     import numpy as np
 
     from elens_text.embed import Embedder
@@ -550,6 +551,25 @@ def test_fast_engines_match_transformers(engine):
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     one_by_one = np.concatenate([Embedder(engine=engine)([p]) for p in prompts])
     assert np.abs(one_by_one - fast).max() < 1e-5  # batching does not change a row
+
+
+def test_onnx_runs_pad_only_near_lengths():
+    """Texts share an ONNX Runtime run when padding them costs less than another run:
+    the two views of a disguised prompt go together, a short text never waits for a
+    long one, and no run holds more than the batch size."""
+    from elens_text._bert_onnx import RUN_TOKENS, runs
+
+    assert runs([12, 14], 64) == [[0, 1]]
+    assert runs([3, 60, 12, 3], 64) == [[0, 3], [2], [1]]
+    assert runs([5] * 5, 2) in ([[0], [1, 2], [3, 4]], [[0, 1], [2, 3], [4]], [[0, 1], [2], [3, 4]])
+    assert runs([], 64) == []
+    # just past the break-even point a text runs alone; just before, it is padded
+    assert runs([10, 10 + RUN_TOKENS + 1], 64) == [[0], [1]]
+    assert runs([10, 10 + RUN_TOKENS - 1], 64) == [[0, 1]]
+    lengths = [(i * 37) % 101 + 2 for i in range(300)]
+    plan = runs(lengths, 16)
+    assert sorted(i for run in plan for i in run) == list(range(300))
+    assert max(len(run) for run in plan) <= 16
 
 
 def test_head_file_errors_are_options_errors(tmp_path, default_policy):
