@@ -104,6 +104,14 @@ def test_skeleton_maps_every_character_back():
     assert readable("n a k e d and nuuuude \uff4e\uff55\uff44\uff45") == "naked and nude nude"
 
 
+def test_repeated_letters_squeeze_but_acronyms_stay():
+    """A letter written three times or more is written once, unless the word is that
+    letter three times: an acronym the model checks must still read."""
+    assert readable("kkk rally, x x x poster, k.k.k hoods") == "kkk rally, xxx poster, kkk hoods"
+    assert readable("seeeexy nuuude, sexxx") == "sexy nude, sex"
+    assert readable("kkkkk rally") == "k rally"  # stretched: squeezed as any other word
+
+
 def test_options_select_categories_add_terms_weights_and_allow(policy):
     check = LexiconCheck({"categories": ["violence"], "extra_terms": {"violence": ["stabbing"]},
                           "weights": {"stabbing": 0.7}, "allow": ["murder mystery"]}, policy)

@@ -205,13 +205,22 @@ def _join_spelled(pairs: list[tuple[str, int]], articles: bool = True) -> list[t
 
 
 def _squeeze(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Letters repeated three times or more, once (``seeeexy`` -> ``sexy``)."""
+    """Letters repeated three times or more, once (``seeeexy`` -> ``sexy``); but a word
+    that is one letter three times stays, for it is an acronym (``kkk``, ``xxx``)."""
     out: list[tuple[str, int]] = []
-    for k, (c, i) in enumerate(pairs):
-        if c.isalpha() and k >= 1 and pairs[k - 1][0] == c and (
-                (k >= 2 and pairs[k - 2][0] == c) or (k + 1 < len(pairs) and pairs[k + 1][0] == c)):
-            continue
-        out.append((c, i))
+    n = len(pairs)
+    k = 0
+    while k < n:
+        c = pairs[k][0]
+        end = k + 1
+        while end < n and pairs[end][0] == c:
+            end += 1
+        whole_word = (k == 0 or not pairs[k - 1][0].isalpha()) and (end == n or not pairs[end][0].isalpha())
+        if c.isalpha() and end - k >= 3 and not (whole_word and end - k == 3):
+            out.append(pairs[k])
+        else:
+            out.extend(pairs[k:end])
+        k = end
     return out
 
 
@@ -255,9 +264,10 @@ def readable(text: str, *, spelling: bool = True) -> str:
     """``text`` with evasion undone but words kept readable, for model-based checks:
     look-alikes, emoji letters and invisible marks folded, leetspeak undone,
     spelled-out words joined, marks inside a word dropped (``na*ked``), letters
-    repeated three times or more squeezed to one (``nuuuude`` -> ``nude``), and with
-    ``spelling`` misspelt words written as the common English word one slip away
-    (``nakt`` -> ``naked``, :func:`elens_lexicon.spelling.correct_spelling`), a ``1``
+    repeated three times or more squeezed to one (``nuuuude`` -> ``nude``; ``kkk``
+    stays), and with ``spelling`` misspelt words written as the common English word
+    one slip away (``nakt`` -> ``naked``,
+    :func:`elens_lexicon.spelling.correct_spelling`), a ``1``
     or ``!`` read as ``l`` where only that makes a word (``$te41`` -> ``steal``), and a
     spelled-out run of several words split into them (``p a t h e t i c l o s e r`` ->
     ``pathetic loser``). Lower case. No offsets: use :func:`skeleton` where spans
