@@ -44,9 +44,9 @@ def test_a_finding_the_reviser_cannot_act_on_is_refused_in_one_round(tmp_path):
     table has nothing to replace: the prompt is refused at once, not checked again."""
     log = tmp_path / "a.jsonl"
     with Lens("builtin:default", audit_path=log) as lens:
-        result = lens.check_prompt("native americans portrayed as bloodthirsty savages")
+        result = lens.check_prompt("a cartoon of mexicans as lazy sombrero-wearing drunks")
     assert result.status == "refused" and result.final_prompt is None
-    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for cultural"
+    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for hate"
     records = list(read_records(log))
     assert [r["event"] for r in records].count("text.checked") == 1
     revised = [r for r in records if r["event"] == "prompt.revised"]

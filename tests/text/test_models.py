@@ -625,11 +625,11 @@ def test_model_checks_read_through_disguises(semantic, nsfw, default_policy):
 
 
 def test_ordinary_prompts_have_one_view():
-    from elens_text._views import views
+    from elens_text._views import MAX_WINDOWS, views
 
     assert views("A Cat on a sofa, 8k, shot on 35mm, 1080p") == ["A Cat on a sofa, 8k, shot on 35mm, 1080p"]
     long = ", ".join(f"clause number {i} about a garden" for i in range(20))
-    assert 2 < len(views(long)) <= 9
+    assert 2 < len(views(long)) <= MAX_WINDOWS + 1  # the prompt, then its windows
 
 
 def test_views_leave_out_allowed_phrases_before_cutting_windows():

@@ -27,8 +27,8 @@ from typing import Sequence
 from elens_lexicon.normalize import readable
 
 LONG_WORDS = 40
-WINDOW_WORDS = 24
-MAX_WINDOWS = 8
+WINDOW_WORDS = 16
+MAX_WINDOWS = 12
 
 _CLAUSE = re.compile(r"[^,;.!?\n]+[,;.!?\n]*")
 
