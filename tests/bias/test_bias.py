@@ -49,6 +49,8 @@ def test_explicit_attributes_are_kept(planner):
     ("portrait of T@ylor Sw1ft", (12, 24)),                    # leetspeak
     ("E\u200blon Mu\u200bsk at a desk", (0, 11)),               # zero-width
     ("\U0001F174\U0001F17B\U0001F17E\U0001F17D musk waving", (0, 9)),  # emoji letters
+    ("Taaaaaylor Swiiiiift performing on stage", (0, 20)),    # stretched letters
+    ("B a r a c k O b a m a eating ice cream", (0, 21)),      # spaced out, ending in "a"
 ])
 def test_disguised_names_are_still_public_figures(planner, prompt, span):
     plan = planner.plan(prompt, 1, 0)

@@ -213,15 +213,22 @@ def _figures_regex(names: tuple[str, ...]) -> re.Pattern | None:
 
 def _disguised(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, float]]:
     """The policy's names written to slip past a plain match (look-alike letters, emoji
-    letters, spaced or leetspeak spelling), found in elens-lexicon's folded text and
-    located in the original prompt."""
+    letters, spaced, stretched or leetspeak spelling), found in elens-lexicon's folded
+    text and located in the original prompt. The folded text is read three ways: as
+    folded; with letters written three times or more squeezed ("Taaaaylor"); and with
+    every spelled-out letter joined, "a" included ("B a r a c k O b a m a", where the
+    plain fold keeps the last "a" as an article)."""
     folding = _folded_names(names)
     if folding is None:
         return []
     regex, squashed, skeleton = folding
-    folded, offsets = skeleton(prompt)
-    return [(offsets[m.start()], offsets[m.end() - 1] + 1, squashed.get(re.sub(r"\s+", "", m.group(0)), m.group(0)),
-             1.0) for m in regex.finditer(folded)]
+    found: dict[tuple[int, int], str] = {}
+    for options in ({}, {"squeeze": True}, {"articles": False}):
+        folded, offsets = skeleton(prompt, **options)
+        for m in regex.finditer(folded):
+            span = (offsets[m.start()], offsets[m.end() - 1] + 1)
+            found.setdefault(span, squashed.get(re.sub(r"\s+", "", m.group(0)), m.group(0)))
+    return [(start, end, name, 1.0) for (start, end), name in found.items()]
 
 
 @lru_cache(maxsize=8)
