@@ -211,6 +211,11 @@ def _figures_regex(names: tuple[str, ...]) -> re.Pattern | None:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
 
 
+_TRIPLED = re.compile(r"([^\W\d_])\1\1")
+# three or more characters written one by one ("B a r", "E.l.o.n")
+_SPELLED_OUT = re.compile(r"(?<!\w)\w(?:\W{1,2}\w(?!\w)){2,}")
+
+
 def _disguised(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, float]]:
     """The policy's names written to slip past a plain match (look-alike letters, emoji
     letters, spaced, stretched or leetspeak spelling), found in elens-lexicon's folded
@@ -222,9 +227,14 @@ def _disguised(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str,
     if folding is None:
         return []
     regex, squashed, skeleton = folding
+    readings = [skeleton(prompt)]
+    # The other two readings only where they can differ: most prompts pay for one.
+    if _TRIPLED.search(readings[0][0]):
+        readings.append(skeleton(prompt, squeeze=True))
+    if _SPELLED_OUT.search(prompt):
+        readings.append(skeleton(prompt, articles=False))
     found: dict[tuple[int, int], str] = {}
-    for options in ({}, {"squeeze": True}, {"articles": False}):
-        folded, offsets = skeleton(prompt, **options)
+    for folded, offsets in readings:
         for m in regex.finditer(folded):
             span = (offsets[m.start()], offsets[m.end() - 1] + 1)
             found.setdefault(span, squashed.get(re.sub(r"\s+", "", m.group(0)), m.group(0)))
