@@ -211,30 +211,18 @@ def _figures_regex(names: tuple[str, ...]) -> re.Pattern | None:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
 
 
-_TRIPLED = re.compile(r"([^\W\d_])\1\1")
-# three or more characters written one by one ("B a r", "E.l.o.n")
-_SPELLED_OUT = re.compile(r"(?<!\w)\w(?:\W{1,2}\w(?!\w)){2,}")
-
-
 def _disguised(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, float]]:
     """The policy's names written to slip past a plain match (look-alike letters, emoji
     letters, spaced, stretched or leetspeak spelling), found in elens-lexicon's folded
-    text and located in the original prompt. The folded text is read three ways: as
-    folded; with letters written three times or more squeezed ("Taaaaylor"); and with
-    every spelled-out letter joined, "a" included ("B a r a c k O b a m a", where the
-    plain fold keeps the last "a" as an article)."""
+    text and located in the original prompt. Read as the lexicon reads terms, and also
+    with stretched letters squeezed ("Taaaaylor"); a spelled-out name may end in "a"
+    ("B a r a c k O b a m a")."""
     folding = _folded_names(names)
     if folding is None:
         return []
-    regex, squashed, skeleton = folding
-    readings = [skeleton(prompt)]
-    # The other two readings only where they can differ: most prompts pay for one.
-    if _TRIPLED.search(readings[0][0]):
-        readings.append(skeleton(prompt, squeeze=True))
-    if _SPELLED_OUT.search(prompt):
-        readings.append(skeleton(prompt, articles=False))
+    regex, squashed, readings = folding
     found: dict[tuple[int, int], str] = {}
-    for folded, offsets in readings:
+    for folded, offsets in readings(prompt, squeeze=True):
         for m in regex.finditer(folded):
             span = (offsets[m.start()], offsets[m.end() - 1] + 1)
             found.setdefault(span, squashed.get(re.sub(r"\s+", "", m.group(0)), m.group(0)))
@@ -244,7 +232,7 @@ def _disguised(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str,
 @lru_cache(maxsize=8)
 def _folded_names(names: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str], Any] | None:
     try:
-        from elens_lexicon.normalize import fold_term, skeleton
+        from elens_lexicon.normalize import fold_term, readings
     except ImportError:  # elens-lexicon is optional here: plain matching still works
         return None
     terms = {t: n for n in names if (t := fold_term(n))}
@@ -253,7 +241,7 @@ def _folded_names(names: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str], A
     # Spelled-out names lose their spaces when folded ("E l o n M u s k" -> "eionmusk").
     body = "|".join(re.escape(t).replace(r"\ ", r"\s*") for t in sorted(terms, key=len, reverse=True))
     squashed = {t.replace(" ", ""): n for t, n in terms.items()}
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)"), squashed, skeleton
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)"), squashed, readings
 
 
 @lru_cache(maxsize=8)

@@ -19,16 +19,13 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .normalize import fold_term, skeleton
+from .normalize import fold_term, readings, skeleton
 from .spelling import Speller
 
 _EDGE_BEFORE = r"(?<![^\W_])"  # not after a letter or digit
 _EDGE_AFTER = r"(?![^\W_])"
 _IN_WORD = r"[.\-_*~/\\'`^=+]{0,2}"  # punctuation people put inside a word
 _BETWEEN_WORDS = r"[\W_]{0,4}"
-# Cheap tests for when a second reading of the text is worth making.
-_SPELLED_RUN = re.compile(r"(?<!\w)[aiAI]\s+\S(?:\s+\S){2}|\S(?:\s+\S){2}\s+[aiAI](?!\w)")
-_TRIPLED = re.compile(r"([^\W\d_])\1\1")
 
 
 def _word_regex(word: str, last: bool) -> str:
@@ -111,23 +108,17 @@ class Lexicon:
         found: dict[tuple[str, int, int], Match] = {}
         # A spelled-out run may or may not swallow a one-letter word ("a r s o n" is
         # "arson", "a n u d e" is "a nude"): read both ways when they differ.
-        readings = [skeleton(text, casefold=self.casefold)]
-        if _SPELLED_RUN.search(text):
-            other = skeleton(text, casefold=self.casefold, articles=False)
-            if other[0] != readings[0][0]:
-                readings.append(other)
-        for folded, offsets in readings:
+        term_readings = readings(text, casefold=self.casefold)
+        for folded, offsets in term_readings:
             self._find_terms(folded, offsets, found)
         misspelt: dict[tuple[str, int, int], Match] = {}
         if self._speller is not None:
-            for folded, offsets in readings:
+            for folded, offsets in term_readings:
                 for fixed, fixed_offsets, spans in self._speller.readings(text, folded, offsets):
                     self._find_terms(fixed, fixed_offsets, misspelt, spans)
         if self._patterns:
             # Patterns see the lighter fold, and it again with tripled letters squeezed.
-            light_readings = [skeleton(text, casefold=self.casefold, leet=False)]
-            if _TRIPLED.search(light_readings[0][0]):
-                light_readings.append(skeleton(text, casefold=self.casefold, leet=False, squeeze=True))
+            light_readings = readings(text, casefold=self.casefold, leet=False, spelled=False, squeeze=True)
             for light, light_offsets in light_readings:
                 self._find_patterns(light, light_offsets, found)
             if self._light_speller is not None:

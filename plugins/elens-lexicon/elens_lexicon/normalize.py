@@ -20,7 +20,9 @@ its span in the text the user wrote. Folding steps, in order:
 ``skeleton(text, leet=False)`` skips step 6: regular expressions from a policy run on
 that lighter fold, so they keep their meaning (``years old`` stays as written).
 Punctuation inside a word (``nu.de``) and repeated letters (``nuuuude``) are handled
-by the matcher (:mod:`elens_lexicon.matcher`), not here.
+by the matcher (:mod:`elens_lexicon.matcher`), not here. ``readings(text)`` gives the
+skeletons worth matching against: the one above, and the others a spelled-out run or
+stretched letters call for.
 """
 
 from __future__ import annotations
@@ -239,6 +241,30 @@ def skeleton(
     if squeeze:
         pairs = _squeeze(pairs)
     return "".join(c for c, _ in pairs), [i for _, i in pairs]
+
+
+# Cheap tests for when a second reading of a text is worth making.
+_SPELLED_RUN = re.compile(r"(?<!\w)[aiAI]\s+\S(?:\s+\S){2}|\S(?:\s+\S){2}\s+[aiAI](?!\w)")
+_TRIPLED = re.compile(r"([^\W\d_])\1\1")
+
+
+def readings(text: str, *, casefold: bool = True, leet: bool = True, spelled: bool = True,
+             squeeze: bool = False) -> list[tuple[str, list[int]]]:
+    """The skeletons of ``text`` worth matching against, each with its offsets: the
+    skeleton itself; with ``spelled``, also the one where a spelled-out run swallows
+    a one-letter word at its end ("a r s o n" is "arson", "B a r a c k O b a m a"
+    ends in "a"), when the text has such a run; with ``squeeze``, also the one with
+    letters written three times or more squeezed ("Taaaaylor"), when it has them.
+    Most texts get one reading."""
+    first = skeleton(text, casefold=casefold, leet=leet)
+    out = [first]
+    if spelled and _SPELLED_RUN.search(text):
+        other = skeleton(text, casefold=casefold, leet=leet, articles=False)
+        if other[0] != first[0]:
+            out.append(other)
+    if squeeze and _TRIPLED.search(first[0]):
+        out.append(skeleton(text, casefold=casefold, leet=leet, squeeze=True))
+    return out
 
 
 # Marks people put inside a word that no real word carries there ("na*ked", "nu.de");
