@@ -347,3 +347,10 @@ def test_readable_writes_misspelt_words_as_english(text, expected):
 
 def test_readable_can_keep_the_spelling():
     assert readable("nakt yoga class", spelling=False) == "nakt yoga class"
+
+
+def test_readable_keeps_the_words_it_is_told_are_words():
+    # The word lists lack many slang and drug words; respelled, a disguised one loses its meaning.
+    assert readable("a m3th lab, p0rn0 still") == "a meath lab, porto still"
+    assert readable("a m3th lab, p0rn0 still", keep=frozenset({"meth", "porno"})) == "a meth lab, porno still"
+    assert readable("nakt yoga", keep=frozenset({"meth"})) == "naked yoga"  # other words are still corrected

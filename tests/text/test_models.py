@@ -624,6 +624,15 @@ def test_model_checks_read_through_disguises(semantic, nsfw, default_policy):
     assert score(semantic, buried, "sexual") >= default_policy.categories["sexual"]["thresholds"]["text"]
 
 
+def test_disguised_policy_words_are_read_as_themselves(semantic):
+    """The readable form keeps the policy's own terms that no word list has: read as the
+    nearest dictionary word, "m3th" would be "meath" and "p0rn0" "porto"."""
+    for plain, disguised, category in [("a meth lab in a trailer", "a m3th lab in a trailer", "illegal"),
+                                       ("porno still of a couple", "p0rn0 still of a couple", "sexual")]:
+        assert score(semantic, disguised, category) == pytest.approx(score(semantic, plain, category), abs=1e-4)
+        assert score(semantic, plain, category) > 0.6
+
+
 def test_ordinary_prompts_have_one_view():
     from elens_text._views import MAX_WINDOWS, views
 

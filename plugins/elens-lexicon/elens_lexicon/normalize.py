@@ -286,7 +286,7 @@ def _drop_in_word_marks(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return out
 
 
-def readable(text: str, *, spelling: bool = True) -> str:
+def readable(text: str, *, spelling: bool = True, keep: frozenset[str] = frozenset()) -> str:
     """``text`` with evasion undone but words kept readable, for model-based checks:
     look-alikes, emoji letters and invisible marks folded, leetspeak undone,
     spelled-out words joined, marks inside a word dropped (``na*ked``), letters
@@ -296,8 +296,9 @@ def readable(text: str, *, spelling: bool = True) -> str:
     :func:`elens_lexicon.spelling.correct_spelling`), a ``1``
     or ``!`` read as ``l`` where only that makes a word (``$te41`` -> ``steal``), and a
     spelled-out run of several words split into them (``p a t h e t i c l o s e r`` ->
-    ``pathetic loser``). Lower case. No offsets: use :func:`skeleton` where spans
-    matter."""
+    ``pathetic loser``). Words in ``keep`` (lower case) are never respelled: a
+    policy's own terms that no word list has ("meth", "shota"). Lower case. No
+    offsets: use :func:`skeleton` where spans matter."""
     pairs = _drop_in_word_marks(_join_spelled(_leet(_pairs(text, casefold=True))))
     if not spelling:
         return "".join(c for c, _ in _squeeze(pairs))
@@ -306,7 +307,7 @@ def readable(text: str, *, spelling: bool = True) -> str:
     try:
         known = english_words()
     except ImportError:
-        return correct_spelling("".join(c for c, _ in _squeeze(pairs)))
+        return correct_spelling("".join(c for c, _ in _squeeze(pairs)), keep)
     pairs = _squeeze(_as_ell(pairs, text, known))
     words = []
     for m in re.finditer(r"[a-z]+|[^a-z]+", "".join(c for c, _ in pairs)):
@@ -316,7 +317,7 @@ def readable(text: str, *, spelling: bool = True) -> str:
                 and not is_known(word, known):
             word = " ".join(split_words(word)) or word
         words.append(word)
-    return correct_spelling("".join(words))
+    return correct_spelling("".join(words), keep)
 
 
 def _as_ell(pairs: list[tuple[str, int]], text: str, known: frozenset[str]) -> list[tuple[str, int]]:

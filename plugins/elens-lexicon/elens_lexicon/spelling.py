@@ -373,10 +373,12 @@ def split_words(word: str) -> list[str]:
     return best[1] if best else []
 
 
-def correct_spelling(text: str) -> str:
+def correct_spelling(text: str, keep: frozenset[str] = frozenset()) -> str:
     """``text`` (lower case) with each misspelt word of four letters or more replaced
     by a word of MiniLM's vocabulary one slip from it (:func:`is_misspelling`): the
     likeliest slip, then the most common word. A word that is English
-    (:func:`english_words`, inflections included) stays; so does everything without
-    the word lists."""
-    return _ASCII_WORD.sub(lambda m: _correct_word(m.group(0)), text)
+    (:func:`english_words`, inflections included) stays, and so does a word in
+    ``keep`` (lower case: words the caller knows, such as a policy's own terms, which
+    the word lists lack: "meth" is not "meath"); so does everything without the word
+    lists."""
+    return _ASCII_WORD.sub(lambda m: m.group(0) if m.group(0) in keep else _correct_word(m.group(0)), text)

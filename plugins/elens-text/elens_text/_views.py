@@ -22,7 +22,7 @@ model call, as before.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 from elens_lexicon.normalize import readable
 
@@ -71,15 +71,16 @@ def _without(text: str, allow: re.Pattern | None) -> str:
     return _EMPTY_CLAUSES.sub(",", text).strip(" ,;")
 
 
-def views(prompt: str, allow: re.Pattern | None = None) -> list[str]:
+def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
     """The texts to score for ``prompt``; the first is always the prompt itself (less
     any ``allow`` phrase). Windows are cut after the ``allow`` phrases are taken out,
-    so that they hold words that matter."""
+    so that they hold words that matter. Words in ``keep`` are never respelled in the
+    readable form (:func:`policy_words`)."""
     written = _without(prompt, allow)
     out = [written]
     # Read without the phrases as written too: spelling correction would make
     # another word of some ("bullring" -> "bullying").
-    plain = _without(readable(written), allow)
+    plain = _without(readable(written, keep=keep), allow)
     if plain != written.casefold():
         out.append(plain)
     if len(plain.split()) > LONG_WORDS:
@@ -100,12 +101,21 @@ def allow_pattern(phrases: Sequence[str]) -> re.Pattern | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
 
 
-def expand(prompts: Sequence[str], allow: re.Pattern | None = None) -> tuple[list[str], list[int]]:
+def policy_words(policy: Any) -> frozenset[str]:
+    """The words of the policy's terms, lower case: kept as written in the readable
+    form, since the word lists behind spelling correction lack many of them ("meth"
+    would read as "meath", "pedo" as "pedro")."""
+    return frozenset(word for category in policy.categories.values() for term in category.get("terms") or ()
+                     for word in re.findall(r"[a-z]+", term.casefold()))
+
+
+def expand(prompts: Sequence[str], allow: re.Pattern | None = None,
+           keep: frozenset[str] = frozenset()) -> tuple[list[str], list[int]]:
     """All views of ``prompts`` in one list, and for each the index of its prompt."""
     texts: list[str] = []
     owners: list[int] = []
     for i, prompt in enumerate(prompts):
-        for v in views(prompt, allow):
+        for v in views(prompt, allow, keep):
             texts.append(v)
             owners.append(i)
     return texts, owners

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from elens import ElensError, OptionsError, Signal
 
 from ._cache import cache_dir, cached_arrays, files_key
-from ._views import allow_pattern, expand
+from ._views import allow_pattern, expand, policy_words
 from .embed import EMBEDDING_FORMAT, Embedder
 
 
@@ -105,6 +105,7 @@ class SemanticCheck:
         # artstation", "8k") are both left out of what the model reads: a prompt's
         # embedding is a mean over its tokens, so style tags dilute what it depicts.
         self.allow = allow_pattern(list(options.get("allow") or ()) + list(options.get("ignore") or ()))
+        self.keep = policy_words(policy)
         model_path = _relative_to_policy(options["model_path"], policy) if options.get("model_path") else None
         if model_path is not None and not model_path.is_dir():
             raise OptionsError("model_path", f"{model_path}: no such folder")
@@ -212,7 +213,7 @@ class SemanticCheck:
 
         if not prompts:
             return np.zeros((0, len(self.categories)))
-        texts, owners = expand(prompts, self.allow)
+        texts, owners = expand(prompts, self.allow, self.keep)
         emb = self.embedder(texts)
         matrix = self.head.predict(emb) if self.mode == "head" else self._calibrate(self._similarities(emb)[0])
         return _best_view(matrix, owners, len(prompts))[0]
@@ -221,7 +222,7 @@ class SemanticCheck:
         if not prompts:
             return []
         # Every view of every prompt in one batch of embeddings (see _views).
-        texts, owners = expand(prompts, self.allow)
+        texts, owners = expand(prompts, self.allow, self.keep)
         emb = self.embedder(texts)
         if self.mode == "head":
             matrix, rows = _best_view(self.head.predict(emb), owners, len(prompts))
@@ -299,6 +300,7 @@ class NsfwPromptCheck:
 
     def __init__(self, options: dict, policy: Any):
         self.allow = allow_pattern(options.get("allow") or ())
+        self.keep = policy_words(policy)
         labels = dict(self.DEFAULT_LABELS)
         for label, cid in (options.get("labels") or {}).items():
             if cid is not None and cid not in policy.categories:
@@ -316,7 +318,7 @@ class NsfwPromptCheck:
     def check(self, prompts: Sequence[str]) -> list[list[Signal]]:
         if not prompts:
             return []
-        texts, owners = expand(prompts, self.allow)
+        texts, owners = expand(prompts, self.allow, self.keep)
         labels = list(self.labels)
         matrix = self.model(texts)[:, self._columns]
         best, rows = _best_view(matrix, owners, len(prompts))
@@ -349,6 +351,7 @@ class ProfanityCheck:
         self.categories = _categories(options, policy, default=["harassment"])
         self._model = _profanity_model()
         self.allow = allow_pattern(options.get("allow") or ())
+        self.keep = policy_words(policy)
         # A category's text threshold is shared by every check that reports it; this
         # lets a policy hold the classifier to a stricter bar than, say, the semantic
         # check on the same category.
@@ -359,7 +362,7 @@ class ProfanityCheck:
 
         if not prompts:
             return []
-        texts, owners = expand(prompts, self.allow)
+        texts, owners = expand(prompts, self.allow, self.keep)
         probs = np.array(self._model.predict_prob(texts)).reshape(-1, 1)
         best, rows = _best_view(probs, owners, len(prompts))
         return [
