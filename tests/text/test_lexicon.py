@@ -315,6 +315,13 @@ def test_allowed_phrases_are_words_too(policy):
     assert hits(check, "the nigaa") == [("sexual", "nigga", "nigaa")]
 
 
+def test_allowed_phrases_with_an_l_shield_pattern_hits(policy):
+    # Patterns read the lighter fold, where "l" stays "l"; the allowed phrase must match there too.
+    check = LexiconCheck({"allow": ["sexy little car"]}, policy)
+    assert check.check(["a sexy little car", "a s3xy little car"]) == [[], []]
+    assert hits(check, "a sexy little dress") == [("sexual", "sexy", "sexy")]
+
+
 def test_reviser_replaces_a_misspelt_term(policy, check):
     prompt = "a nkaed woman next to a corspe"
     revision = ReplaceReviser({}, policy).revise(prompt, [finding(s) for s in check.check([prompt])[0]])

@@ -96,6 +96,11 @@ class Lexicon:
         }
         allowed = [f for f in (fold_term(a, self.casefold) for a in allow) if re.search(r"[^\W_]", f)]
         self._allow = re.compile("|".join(f"(?:{term_regex(a)})" for a in allowed)) if allowed else None
+        # Patterns see the lighter fold, where "l" stays "l": "nude high heels" must be
+        # allowed there as written, not as the full fold's "heeis".
+        light = [f for f in (skeleton(a, casefold=self.casefold, leet=False)[0].strip() for a in allow)
+                 if re.search(r"[^\W_]", f)]
+        self._light_allow = re.compile("|".join(f"(?:{term_regex(a)})" for a in light)) if light else None
         self._speller = self._light_speller = None
         if vocabulary is not None and self.casefold:
             phrases = [t for items in terms.values() for t in items if t and t.strip()] + list(allow)
@@ -130,7 +135,7 @@ class Lexicon:
         return sorted(found.values(), key=lambda m: (m.start, -m.end, m.category))
 
     def _find_patterns(self, light: str, offsets: list[int], found: dict, fixed: list | None = None) -> None:
-        allowed = self._allowed(light, offsets)
+        allowed = self._allowed(light, offsets, self._light_allow)
         for category, regexes in self._patterns.items():
             for rx in regexes:
                 for m in rx.finditer(light):
@@ -139,10 +144,11 @@ class Lexicon:
                         self._add(found, allowed, category, fold_term(m.group(0), self.casefold) or m.group(0),
                                   offsets[m.start()], offsets[m.end() - 1] + 1, fixed is not None)
 
-    def _allowed(self, folded: str, offsets: list[int]) -> list[tuple[int, int]]:
-        if self._allow is None:
+    def _allowed(self, folded: str, offsets: list[int], allow: re.Pattern | None = None) -> list[tuple[int, int]]:
+        allow = allow or self._allow
+        if allow is None:
             return []
-        return [(offsets[m.start()], offsets[m.end() - 1] + 1) for m in self._allow.finditer(folded) if m.end() > m.start()]
+        return [(offsets[m.start()], offsets[m.end() - 1] + 1) for m in allow.finditer(folded) if m.end() > m.start()]
 
     @staticmethod
     def _add(found: dict, allowed: list[tuple[int, int]], category: str, term: str, start: int, end: int,
