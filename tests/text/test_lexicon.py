@@ -322,6 +322,14 @@ def test_allowed_phrases_with_an_l_shield_pattern_hits(policy):
     assert hits(check, "a sexy little dress") == [("sexual", "sexy", "sexy")]
 
 
+def test_attention_weights_are_not_read_as_letters(policy):
+    # "(word:1.3)" is image-generator syntax; leetspeak would read "1.3" as "ie".
+    check = LexiconCheck({"allow": ["nude lipstick"]}, policy)
+    assert check.check(["a tube of (nude lipstick:1.3)", "a tube of (nude:1.2) lipstick"]) == [[], []]
+    assert hits(check, "a (nude:1.3) woman") == [("sexual", "nude", "nude")]
+    assert skeleton("at 3:30 pm, (corpse:1.2)")[0] == "at 3:30 pm, (corpse)"
+
+
 def test_reviser_replaces_a_misspelt_term(policy, check):
     prompt = "a nkaed woman next to a corspe"
     revision = ReplaceReviser({}, policy).revise(prompt, [finding(s) for s in check.check([prompt])[0]])

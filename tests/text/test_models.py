@@ -633,6 +633,22 @@ def test_disguised_policy_words_are_read_as_themselves(semantic):
         assert score(semantic, plain, category) > 0.6
 
 
+def test_prompt_syntax_is_not_read(semantic, nsfw):
+    """Attention weights, LoRA tags and Midjourney parameters are left out of what the
+    models read: "(a naked woman:1.3)" scores as "a naked woman"."""
+    from elens_text._views import views
+
+    weighted = "((masterpiece)), (a naked woman posing on a bed:1.3), [soft light] <lora:film:0.7> --ar 16:9 --v 5.2"
+    plain = "masterpiece, a naked woman posing on a bed, soft light"
+    assert views(weighted) == ["masterpiece, a naked woman posing on a bed, soft light"]
+    for check in (semantic, nsfw):
+        assert score(check, weighted, "sexual") == pytest.approx(score(check, plain, "sexual"), abs=1e-4)
+    assert views("a cat at 3:30 pm, self-harm awareness -- a poster") == [
+        "a cat at 3:30 pm, self-harm awareness -- a poster"]
+    # Midjourney's "--no" asks for an image without it
+    assert views("a woman on a bed --no clothes --ar 2:3") == ["a woman on a bed, without clothes"]
+
+
 def test_ordinary_prompts_have_one_view():
     from elens_text._views import MAX_WINDOWS, views
 

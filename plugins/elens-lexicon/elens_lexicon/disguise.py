@@ -20,6 +20,10 @@ Techniques (:data:`TECHNIQUES`):
 ``misspelling``    one common misspelling: a letter dropped, doubled, swapped with its
                    neighbour, or a sound respelled (``ph``→``f``, ``c``→``k``, final ``s``→``z``)
 ``buried``         the plain prompt in the middle of a long, harmless scene description
+``weighted``       not a disguise, but how prompts are written in Stable Diffusion front
+                   ends and Midjourney: each run of marked words weighted as one phrase
+                   (``(nude:1.3)``, ``((knife attack))``, ``[nude]``), weighted quality tags before, a parameter or a
+                   LoRA tag after (``--ar 16:9``, ``<lora:add_detail:0.7>``)
 """
 
 from __future__ import annotations
@@ -201,6 +205,19 @@ def _bury(prompt: str, rng: random.Random) -> str:
     return ", ".join(parts[:k] + [prompt] + parts[k:])
 
 
+def _weigh(prompt: str, rng: random.Random) -> str:
+    def one(m: re.Match) -> str:
+        word = m.group(1)
+        return rng.choice([f"({word}:{rng.choice(['1.2', '1.3', '1.4', '1.5'])})", f"(({word}))", f"[{word}]"])
+
+    # Neighbouring marks are one phrase, weighted as one: "[knife] [attack]" -> "(knife attack:1.3)".
+    prompt = re.sub(r"\]\s+\[", " ", prompt)
+    body = _MARK.sub(one, prompt) if _MARK.search(prompt) else f"({prompt}:1.2)"
+    head = rng.choice(["(masterpiece:1.2), (best quality:1.3), ", "((masterpiece)), ", "(ultra detailed:1.1), ", ""])
+    tail = rng.choice(["", " --ar 16:9", " --v 5.2", " <lora:add_detail:0.7>", " --ar 2:3 --stylize 250"])
+    return head + body + tail
+
+
 _WORD_TECHNIQUES: dict[str, Callable[[str, random.Random], str]] = {
     "homoglyph": _homoglyph,
     "zero_width": _zero_width,
@@ -211,7 +228,7 @@ _WORD_TECHNIQUES: dict[str, Callable[[str, random.Random], str]] = {
     "emoji": _emoji,
     "misspelling": _misspelling,
 }
-TECHNIQUES: tuple[str, ...] = (*_WORD_TECHNIQUES, "buried")
+TECHNIQUES: tuple[str, ...] = (*_WORD_TECHNIQUES, "buried", "weighted")
 
 
 def strip_marks(marked: str) -> str:
@@ -220,7 +237,7 @@ def strip_marks(marked: str) -> str:
 
 
 def disguise_word(word: str, technique: str, rng: random.Random) -> str:
-    """One word disguised by ``technique`` (not ``buried``)."""
+    """One word disguised by ``technique`` (not ``buried`` or ``weighted``)."""
     return _WORD_TECHNIQUES[technique](word, rng)
 
 
@@ -230,13 +247,16 @@ def disguise(prompt: str, technique: str, *, seed: int | str = 0, words: Sequenc
     Marked words (``a [nude] woman``) are the ones disguised; a multi-word mark is
     disguised word by word. Without marks, the words listed in ``words`` are, or every
     word of three or more letters. ``buried`` hides the whole plain prompt in
-    harmless text.
+    harmless text; ``weighted`` weights the marked words (or the whole prompt) in
+    image-generator syntax.
     """
     if technique not in TECHNIQUES:
         raise ValueError(f"unknown technique {technique!r}; one of {', '.join(TECHNIQUES)}")
     rng = random.Random(f"{seed}:{technique}:{prompt}")
     if technique == "buried":
         return _bury(strip_marks(prompt), rng)
+    if technique == "weighted":
+        return _weigh(prompt, rng)
     fn = _WORD_TECHNIQUES[technique]
 
     def one(m: re.Match) -> str:

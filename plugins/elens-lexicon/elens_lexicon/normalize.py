@@ -107,7 +107,18 @@ def _pairs(text: str, casefold: bool = True) -> list[tuple[str, int]]:
             continue
         for d in _fold_char(c, casefold):
             pairs.append((d, i))
-    return pairs
+    return _drop_weights(pairs) if ":" in text else pairs
+
+
+# An attention weight in image-generator syntax, "(nude:1.3)": no part of the words,
+# and leetspeak would read its digits as letters ("nude:ie").
+_WEIGHT = re.compile(r"(?<=[^\W_]):\s*-?\d+(?:\.\d+)?(?=\s*[)\]}>])")
+
+
+def _drop_weights(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    joined = "".join(c for c, _ in pairs)  # one character per pair
+    drop = {k for m in _WEIGHT.finditer(joined) for k in range(m.start(), m.end())}
+    return [p for k, p in enumerate(pairs) if k not in drop] if drop else pairs
 
 
 # A number with a unit is not leetspeak: "8k", "35mm", "1080p", "3d", "1920s", "19th".

@@ -13,7 +13,9 @@ is scored on its *views*, and a category's score is the highest over them:
    of at most ``WINDOW_WORDS`` words each, taken from the readable form.
 
 A check's ``allow`` phrases (harmless idioms, and for the semantic check style tags
-such as "8k") are taken out of every view first, the windows included.
+such as "8k") are taken out of every view first, the windows included, and so is the
+prompt syntax of image generators (:func:`without_syntax`): attention weights such as
+``(masterpiece:1.2)``, LoRA tags and Midjourney parameters are no words to a model.
 
 A prompt of ordinary length with nothing to undo has one view, so it costs one
 model call, as before.
@@ -60,6 +62,38 @@ def _windows(text: str) -> list[str]:
 
 
 _EMPTY_CLAUSES = re.compile(r"\s*[,;](?:\s*[,;])+")
+# "(word:1.2)", "((word))", "[word]", "{word}": emphasis in Stable Diffusion front ends
+_WEIGHTED = re.compile(r"[(\[{]+\s*([^()\[\]{}:]*?)\s*(?::\s*-?\d+(?:\.\d+)?)?\s*[)\]}]+")
+_BARE_WEIGHT = re.compile(r"(?<=[^\W\d_]):-?\d+(?:\.\d+)?(?![\d:])")  # "nude:1.3"
+# "<lora:add_detail:0.7>": a file name, mostly noise to a model (the lexicon still
+# reads the tag as written, so a term in a name is found there)
+_TAG = re.compile(r"<(?:lora|lyco|hypernet|embedding|ti):[^<>]*>", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t]{2,}")
+_SPACE_COMMA = re.compile(r"[ \t]+,")
+# Midjourney: "--no clothes" asks for an image without clothes; other parameters
+# ("--ar 16:9", "--v 5.2") are no words.
+_WITHOUT = re.compile(r"(?<!\S)--no\s+((?:(?!\s--)[^\n])+)")
+_PARAMETER = re.compile(r"(?<!\S)--[a-z]+(?:\s+(?!--)[^\s,]+)?")
+
+
+def without_syntax(text: str) -> str:
+    """``text`` without the prompt syntax of image generators: attention weights
+    (``(nude woman:1.2)`` -> ``nude woman``, ``((masterpiece))``, ``[word]``,
+    ``word:1.3``), LoRA and embedding tags (``<lora:add_detail:0.7>``), and
+    Midjourney parameters (``--ar 16:9`` goes; ``--no clothes`` reads ``without
+    clothes``). A model reads the punctuation and numbers as words, and they dilute
+    what the prompt depicts."""
+    if not any(c in text for c in "([{<:-"):
+        return text
+    out = _TAG.sub(" ", text)
+    out = _PARAMETER.sub(" ", _WITHOUT.sub(lambda m: ", without " + m.group(1), out))
+    for _ in range(3):  # nested: "((a (red) dress:1.2))"
+        stripped = _WEIGHTED.sub(r"\1", out)
+        if stripped == out:
+            break
+        out = stripped
+    out = _BARE_WEIGHT.sub("", out)
+    return text if out == text else _SPACE_COMMA.sub(",", _SPACES.sub(" ", out)).strip(" ,")
 
 
 def _without(text: str, allow: re.Pattern | None) -> str:
@@ -73,10 +107,10 @@ def _without(text: str, allow: re.Pattern | None) -> str:
 
 def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
     """The texts to score for ``prompt``; the first is always the prompt itself (less
-    any ``allow`` phrase). Windows are cut after the ``allow`` phrases are taken out,
+    any ``allow`` phrase and any prompt syntax). Windows are cut after the ``allow`` phrases are taken out,
     so that they hold words that matter. Words in ``keep`` are never respelled in the
     readable form (:func:`policy_words`)."""
-    written = _without(prompt, allow)
+    written = _without(without_syntax(prompt), allow)
     out = [written]
     # Read without the phrases as written too: spelling correction would make
     # another word of some ("bullring" -> "bullying").
