@@ -325,9 +325,19 @@ def test_allowed_phrases_with_an_l_shield_pattern_hits(policy):
 def test_attention_weights_are_not_read_as_letters(policy):
     # "(word:1.3)" is image-generator syntax; leetspeak would read "1.3" as "ie".
     check = LexiconCheck({"allow": ["nude lipstick"]}, policy)
-    assert check.check(["a tube of (nude lipstick:1.3)", "a tube of (nude:1.2) lipstick"]) == [[], []]
+    assert check.check(["a tube of (nude:1.2) lipstick", "a tube of [nude :.8] lipstick"]) == [[], []]
     assert hits(check, "a (nude:1.3) woman") == [("sexual", "nude", "nude")]
-    assert skeleton("at 3:30 pm, (corpse:1.2)")[0] == "at 3:30 pm, (corpse)"
+    assert skeleton("at 3:30 pm, (corpse:1.2), (meet at 10:45)")[0] == "at 3:30 pm, (corpse), (meet at 10:45)"
+
+
+def test_reviser_keeps_the_syntax_around_a_phrase_it_replaces(policy, check):
+    # "naked woman" is found across the weight; the weight and brackets stay balanced.
+    prompt = "a (naked:1.3) woman on a beach, ((masterpiece))"
+    revision = ReplaceReviser({}, policy).revise(prompt, [finding(s) for s in check.check([prompt])[0]])
+    assert revision.prompt == "a (woman in a dress:1.3) on a beach, ((masterpiece))"
+    prompt = "a ((naked)) (woman:1.1) on a beach"
+    revision = ReplaceReviser({}, policy).revise(prompt, [finding(s) for s in check.check([prompt])[0]])
+    assert revision.prompt == "a ((woman in a dress)) on a beach"
 
 
 def test_reviser_replaces_a_misspelt_term(policy, check):
@@ -366,6 +376,7 @@ def test_readable_can_keep_the_spelling():
 
 def test_readable_keeps_the_words_it_is_told_are_words():
     # The word lists lack many slang and drug words; respelled, a disguised one loses its meaning.
-    assert readable("a m3th lab, p0rn0 still") == "a meath lab, porto still"
-    assert readable("a m3th lab, p0rn0 still", keep=frozenset({"meth", "porno"})) == "a meth lab, porno still"
-    assert readable("nakt yoga", keep=frozenset({"meth"})) == "naked yoga"  # other words are still corrected
+    keep = frozenset({"meth", "porno", "loli"})
+    assert readable("a m3th lab, p0rn0 still", keep=keep) == "a meth lab, porno still"
+    assert readable("a l0l1 drawing", keep=keep) == "a loli drawing"  # not "loll": a 1 read as l
+    assert readable("nakt yoga", keep=keep) == "naked yoga"  # other words are still corrected

@@ -636,17 +636,29 @@ def test_disguised_policy_words_are_read_as_themselves(semantic):
 def test_prompt_syntax_is_not_read(semantic, nsfw):
     """Attention weights, LoRA tags and Midjourney parameters are left out of what the
     models read: "(a naked woman:1.3)" scores as "a naked woman"."""
-    from elens_text._views import views
-
     weighted = "((masterpiece)), (a naked woman posing on a bed:1.3), [soft light] <lora:film:0.7> --ar 16:9 --v 5.2"
     plain = "masterpiece, a naked woman posing on a bed, soft light"
-    assert views(weighted) == ["masterpiece, a naked woman posing on a bed, soft light"]
     for check in (semantic, nsfw):
         assert score(check, weighted, "sexual") == pytest.approx(score(check, plain, "sexual"), abs=1e-4)
-    assert views("a cat at 3:30 pm, self-harm awareness -- a poster") == [
-        "a cat at 3:30 pm, self-harm awareness -- a poster"]
-    # Midjourney's "--no" asks for an image without it
-    assert views("a woman on a bed --no clothes --ar 2:3") == ["a woman on a bed, without clothes"]
+
+
+@pytest.mark.parametrize("prompt,view", [
+    ("((masterpiece)), (a naked woman:1.3), [soft light] <lora:film:0.7> --ar 16:9 --v 5.2",
+     "masterpiece, a naked woman, soft light"),
+    ("(nude:.5), (nude:+1.3), (nude :1.3)", "nude, nude, nude"),
+    ("a woman on a bed --no clothes --AR 2:3", "a woman on a bed, without clothes"),  # Midjourney's negative
+    ("naked:: child::2", "naked, child"),  # Midjourney's multi-prompt
+    # what is no syntax stays: words after "--", numbers that are no weights, a dash
+    ("a photo of a child --naked", "a photo of a child --naked"),
+    ("a nude girl, age:12, (age:12)", "a nude girl, age:12, (age:12)"),
+    ("a cat at 3:30 pm, self-harm awareness -- a poster", "a cat at 3:30 pm, self-harm awareness -- a poster"),
+    ("<lora:naked_woman:1>", "<lora:naked_woman:1>"),  # nothing but syntax: read as written
+    ("(" + " " * 1999, "(" + " " * 1999),  # no runaway backtracking on an unclosed bracket
+])
+def test_views_read_prompts_without_generator_syntax(prompt, view):
+    from elens_text._views import views
+
+    assert views(prompt)[0] == view
 
 
 def test_ordinary_prompts_have_one_view():

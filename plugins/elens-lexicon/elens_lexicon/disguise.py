@@ -247,8 +247,8 @@ def disguise(prompt: str, technique: str, *, seed: int | str = 0, words: Sequenc
     Marked words (``a [nude] woman``) are the ones disguised; a multi-word mark is
     disguised word by word. Without marks, the words listed in ``words`` are, or every
     word of three or more letters. ``buried`` hides the whole plain prompt in
-    harmless text; ``weighted`` weights the marked words (or the whole prompt) in
-    image-generator syntax.
+    harmless text; ``weighted`` weights the marked words in image-generator syntax
+    (without marks, the whole prompt; it does not use ``words``).
     """
     if technique not in TECHNIQUES:
         raise ValueError(f"unknown technique {technique!r}; one of {', '.join(TECHNIQUES)}")

@@ -112,7 +112,7 @@ def _pairs(text: str, casefold: bool = True) -> list[tuple[str, int]]:
 
 # An attention weight in image-generator syntax, "(nude:1.3)": no part of the words,
 # and leetspeak would read its digits as letters ("nude:ie").
-_WEIGHT = re.compile(r"(?<=[^\W_]):\s*-?\d+(?:\.\d+)?(?=\s*[)\]}>])")
+_WEIGHT = re.compile(r"(?<=[^\W_])\s*:\s*[+-]?(?:\d(?:\.\d+)?|\.\d+)(?=\s*[)\]}>])")
 
 
 def _drop_weights(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -319,7 +319,7 @@ def readable(text: str, *, spelling: bool = True, keep: frozenset[str] = frozens
         known = english_words()
     except ImportError:
         return correct_spelling("".join(c for c, _ in _squeeze(pairs)), keep)
-    pairs = _squeeze(_as_ell(pairs, text, known))
+    pairs = _squeeze(_as_ell(pairs, text, known, keep))
     words = []
     for m in re.finditer(r"[a-z]+|[^a-z]+", "".join(c for c, _ in pairs)):
         word, source = m.group(0), pairs[m.start():m.end()]
@@ -331,10 +331,12 @@ def readable(text: str, *, spelling: bool = True, keep: frozenset[str] = frozens
     return correct_spelling("".join(words), keep)
 
 
-def _as_ell(pairs: list[tuple[str, int]], text: str, known: frozenset[str]) -> list[tuple[str, int]]:
-    """Each word in which a ``1`` or ``!`` was read as ``i`` and is no known word, with those
-    read as ``l`` where that makes a known word, letters repeated three times or more
-    squeezed: ``$te41`` is "steal", not "steai"; ``ki11ing`` "killing", not "king"."""
+def _as_ell(pairs: list[tuple[str, int]], text: str, known: frozenset[str],
+            keep: frozenset[str] = frozenset()) -> list[tuple[str, int]]:
+    """Each word in which a ``1`` or ``!`` was read as ``i`` and is no known word (nor in
+    ``keep``), with those read as ``l`` where that makes a known word, letters repeated
+    three times or more squeezed: ``$te41`` is "steal", not "steai"; ``ki11ing``
+    "killing", not "king"."""
     from .spelling import is_known
 
     out = list(pairs)
@@ -343,7 +345,8 @@ def _as_ell(pairs: list[tuple[str, int]], text: str, known: frozenset[str]) -> l
         slots = [k for k in range(m.start(), m.end()) if joined[k] == "i" and text[pairs[k][1]] in "1!"]
         if not slots or len(slots) > 3:
             continue
-        if is_known(m.group(0), known):  # as read, before squeezing: "kiiiing" is no word, though "king" is
+        # as read, before squeezing: "kiiiing" is no word, though "king" is
+        if m.group(0) in keep or is_known(m.group(0), known):
             continue
         for mask in range(1, 1 << len(slots)):
             trial = list(pairs[m.start():m.end()])

@@ -69,13 +69,17 @@ class ReplaceReviser:
             if kept and span[0] < kept[-1][1]:
                 continue
             kept.append(span)
-        new, changes = prompt, []
+        new, changes, syntax = prompt, [], False
         for start, end in reversed(kept):  # right to left keeps the offsets valid
             category, term = edits[(start, end)]
             written = prompt[start:end]
             after = self.replacement(category, term, written)
             changes.append((written, after))
-            new = splice(new[:start], after, new[end:])
+            kept_syntax = _with_syntax(written, after)
+            syntax = syntax or kept_syntax != after
+            new = splice(new[:start], kept_syntax, new[end:])
+        if syntax:
+            new = " ".join(_EMPTY_GROUP.sub("", new).split())
         changes.reverse()
         reason = "; ".join(f"{b!r} -> {a!r}" if a else f"removed {b!r}" for b, a in changes)
         if not reason:
@@ -86,6 +90,34 @@ class ReplaceReviser:
         """The categories' ``negative_prompt`` phrases, de-duplicated, in policy order."""
         phrases = [p for cat in self.policy.categories.values() for p in (cat.get("negative_prompt") or [])]
         return ", ".join(dict.fromkeys(p.strip() for p in phrases if p.strip())) or None
+
+
+# Image-generator syntax inside a flagged span: "(nude:1.3) woman" holds the term "nude
+# woman" across a weight and a bracket. Brackets opened or closed outside the span, and
+# a weight of a group closed outside it, stay around the replacement.
+_SYNTAX = re.compile(r"\s*:\s*[+-]?(?:\d(?:\.\d+)?|\.\d+)(?=\s*[)\]}])|[()\[\]{}]")
+_EMPTY_GROUP = re.compile(r"[(\[{]\s*(?::\s*[+-]?(?:\d(?:\.\d+)?|\.\d+))?\s*[)\]}]")
+
+
+def _with_syntax(written: str, after: str) -> str:
+    """``after`` with the brackets and weights of ``written`` that belong to groups
+    beyond it: ``nude:1.3) woman`` -> ``woman in a dress:1.3)``."""
+    opened: list[str] = []
+    closing: list[str] = []
+    for m in _SYNTAX.finditer(written):
+        piece = m.group(0).strip()
+        if piece in "([{":
+            opened.append(piece)
+        elif piece in ")]}":
+            if opened:
+                opened.pop()  # a group wholly inside the span goes with it
+            else:
+                closing.append(piece)
+        elif not opened:  # a weight of a group that closes after the span
+            closing.append(piece)
+    if not closing and not opened:
+        return after
+    return after + "".join(closing) + (" " + "".join(opened) if opened else "")
 
 
 _ARTICLE_END = re.compile(r"(?:^|(?<=\W))([Aa]n?|[Tt]he)(\s+)$")

@@ -62,38 +62,50 @@ def _windows(text: str) -> list[str]:
 
 
 _EMPTY_CLAUSES = re.compile(r"\s*[,;](?:\s*[,;])+")
-# "(word:1.2)", "((word))", "[word]", "{word}": emphasis in Stable Diffusion front ends
-_WEIGHTED = re.compile(r"[(\[{]+\s*([^()\[\]{}:]*?)\s*(?::\s*-?\d+(?:\.\d+)?)?\s*[)\]}]+")
-_BARE_WEIGHT = re.compile(r"(?<=[^\W\d_]):-?\d+(?:\.\d+)?(?![\d:])")  # "nude:1.3"
+# An attention weight as front ends write it: "1.3", ".5", "+1.2", "-0.5".
+WEIGHT = r"[+-]?(?:\d(?:\.\d+)?|\.\d+)(?![\w.:])"
+# "(word:1.2)", "((word))", "[word]", "{word}": emphasis in Stable Diffusion front ends.
+# No optional spaces around the group: they would compete for the same characters and
+# backtrack without end on "(" and a long run of spaces.
+_WEIGHTED = re.compile(r"[(\[{]+([^()\[\]{}:]*)(?::\s*" + WEIGHT + r"\s*)?[)\]}]+")
+# Midjourney's multi-prompts: "naked:: child::2" is two parts, the second weighted.
+_MULTI = re.compile(r"::\s*(?:" + WEIGHT + r")?")
 # "<lora:add_detail:0.7>": a file name, mostly noise to a model (the lexicon still
 # reads the tag as written, so a term in a name is found there)
 _TAG = re.compile(r"<(?:lora|lyco|hypernet|embedding|ti):[^<>]*>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t]{2,}")
-_SPACE_COMMA = re.compile(r"[ \t]+,")
-# Midjourney: "--no clothes" asks for an image without clothes; other parameters
-# ("--ar 16:9", "--v 5.2") are no words.
-_WITHOUT = re.compile(r"(?<!\S)--no\s+((?:(?!\s--)[^\n])+)")
-_PARAMETER = re.compile(r"(?<!\S)--[a-z]+(?:\s+(?!--)[^\s,]+)?")
+_SPACE_COMMA = re.compile(r"[ \t]*,(?:[ \t]*,)*")
+# Midjourney: "--no clothes" asks for an image without clothes; its other parameters
+# ("--ar 16:9", "--v 5.2") are no words. Only those names: "--naked" is a word.
+_WITHOUT = re.compile(r"(?<!\S)--no\s+((?:(?!\s--)[^\n])+)", re.IGNORECASE)
+_PARAMETER = re.compile(
+    r"(?<!\S)--(?:ar|aspect|v|version|niji|s|stylize|c|chaos|q|quality|seed|sameseed|stop|tile|style|iw|w|weird|"
+    r"r|repeat|sref|cref|cw|sw|sv|p|personalize|raw|hd|test|testp|creative|uplight|upbeta|video|fast|relax|turbo)"
+    r"(?![\w-])(?:\s+(?!--)[^\s,]+)?", re.IGNORECASE)
 
 
 def without_syntax(text: str) -> str:
     """``text`` without the prompt syntax of image generators: attention weights
-    (``(nude woman:1.2)`` -> ``nude woman``, ``((masterpiece))``, ``[word]``,
-    ``word:1.3``), LoRA and embedding tags (``<lora:add_detail:0.7>``), and
-    Midjourney parameters (``--ar 16:9`` goes; ``--no clothes`` reads ``without
-    clothes``). A model reads the punctuation and numbers as words, and they dilute
-    what the prompt depicts."""
+    (``(nude woman:1.2)`` -> ``nude woman``, ``((masterpiece))``, ``[word]``), LoRA
+    and embedding tags (``<lora:add_detail:0.7>``), and Midjourney's multi-prompt
+    separators and parameters (``--ar 16:9`` goes; ``--no clothes`` reads
+    ``without clothes``). A model reads the punctuation and numbers as words, and they
+    dilute what the prompt depicts. Numbers that are no weights stay (``(age:12)``,
+    ``3:30``); a text that is nothing but syntax stays as written."""
     if not any(c in text for c in "([{<:-"):
         return text
     out = _TAG.sub(" ", text)
     out = _PARAMETER.sub(" ", _WITHOUT.sub(lambda m: ", without " + m.group(1), out))
+    out = _MULTI.sub(", ", out)
     for _ in range(3):  # nested: "((a (red) dress:1.2))"
-        stripped = _WEIGHTED.sub(r"\1", out)
+        stripped = _WEIGHTED.sub(lambda m: m.group(1).strip(), out)
         if stripped == out:
             break
         out = stripped
-    out = _BARE_WEIGHT.sub("", out)
-    return text if out == text else _SPACE_COMMA.sub(",", _SPACES.sub(" ", out)).strip(" ,")
+    if out == text:
+        return text
+    out = _SPACE_COMMA.sub(",", _SPACES.sub(" ", out)).strip(" ,")
+    return out if out.strip() else text
 
 
 def _without(text: str, allow: re.Pattern | None) -> str:
