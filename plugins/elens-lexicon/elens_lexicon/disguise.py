@@ -22,8 +22,9 @@ Techniques (:data:`TECHNIQUES`):
 ``buried``         the plain prompt in the middle of a long, harmless scene description
 ``weighted``       not a disguise, but how prompts are written in Stable Diffusion front
                    ends and Midjourney: each run of marked words weighted as one phrase
-                   (``(nude:1.3)``, ``((knife attack))``, ``[nude]``), weighted quality tags before, a parameter or a
-                   LoRA tag after (``--ar 16:9``, ``<lora:add_detail:0.7>``)
+                   (``(nude:1.3)``, ``((knife attack))``, ``[nude]``), weighted quality
+                   tags before, a parameter or a LoRA tag after (``--ar 16:9``,
+                   ``<lora:add_detail:0.7>``)
 """
 
 from __future__ import annotations

@@ -110,9 +110,11 @@ def _pairs(text: str, casefold: bool = True) -> list[tuple[str, int]]:
     return _drop_weights(pairs) if ":" in text else pairs
 
 
-# An attention weight in image-generator syntax, "(nude:1.3)": no part of the words,
-# and leetspeak would read its digits as letters ("nude:ie").
-_WEIGHT = re.compile(r"(?<=[^\W_])\s*:\s*[+-]?(?:\d(?:\.\d+)?|\.\d+)(?=\s*[)\]}>])")
+# The number of an attention weight as image-generator front ends write it, "(nude:1.3)",
+# "[cat:.5]", "(dog:+1.2)"; shared with the reviser and the model checks' views.
+WEIGHT_NUMBER = r"[+-]?(?:\d(?:\.\d+)?|\.\d+)"
+# A weight is no part of the words, and leetspeak would read its digits as letters ("nude:ie").
+_WEIGHT = re.compile(r"(?<=[^\W_])\s*:\s*" + WEIGHT_NUMBER + r"(?=\s*[)\]}>])")
 
 
 def _drop_weights(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from elens import Revision
 
 from .check import build_lexicon
-from .normalize import fold_term
+from .normalize import WEIGHT_NUMBER, fold_term
 
 # Which indefinite article a word takes, where the first letter misleads.
 _AN = ("hour", "honest", "honor", "honour", "heir")
@@ -95,8 +95,8 @@ class ReplaceReviser:
 # Image-generator syntax inside a flagged span: "(nude:1.3) woman" holds the term "nude
 # woman" across a weight and a bracket. Brackets opened or closed outside the span, and
 # a weight of a group closed outside it, stay around the replacement.
-_SYNTAX = re.compile(r"\s*:\s*[+-]?(?:\d(?:\.\d+)?|\.\d+)(?=\s*[)\]}])|[()\[\]{}]")
-_EMPTY_GROUP = re.compile(r"[(\[{]\s*(?::\s*[+-]?(?:\d(?:\.\d+)?|\.\d+))?\s*[)\]}]")
+_SYNTAX = re.compile(r"\s*:\s*" + WEIGHT_NUMBER + r"(?=\s*[)\]}])|[()\[\]{}]")
+_EMPTY_GROUP = re.compile(r"[(\[{]\s*(?::\s*" + WEIGHT_NUMBER + r")?\s*[)\]}]")
 
 
 def _with_syntax(written: str, after: str) -> str:

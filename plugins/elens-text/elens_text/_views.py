@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from elens_lexicon.normalize import readable
+from elens_lexicon.normalize import WEIGHT_NUMBER, readable
 
 LONG_WORDS = 40
 WINDOW_WORDS = 16
@@ -62,14 +62,13 @@ def _windows(text: str) -> list[str]:
 
 
 _EMPTY_CLAUSES = re.compile(r"\s*[,;](?:\s*[,;])+")
-# An attention weight as front ends write it: "1.3", ".5", "+1.2", "-0.5".
-WEIGHT = r"[+-]?(?:\d(?:\.\d+)?|\.\d+)(?![\w.:])"
+_WEIGHT = WEIGHT_NUMBER + r"(?![\w.:])"  # "1.3", not "12" nor the "10" of "10:45"
 # "(word:1.2)", "((word))", "[word]", "{word}": emphasis in Stable Diffusion front ends.
 # No optional spaces around the group: they would compete for the same characters and
 # backtrack without end on "(" and a long run of spaces.
-_WEIGHTED = re.compile(r"[(\[{]+([^()\[\]{}:]*)(?::\s*" + WEIGHT + r"\s*)?[)\]}]+")
+_WEIGHTED = re.compile(r"[(\[{]+([^()\[\]{}:]*)(?::\s*" + _WEIGHT + r"\s*)?[)\]}]+")
 # Midjourney's multi-prompts: "naked:: child::2" is two parts, the second weighted.
-_MULTI = re.compile(r"::\s*(?:" + WEIGHT + r")?")
+_MULTI = re.compile(r"::\s*(?:" + _WEIGHT + r")?")
 # "<lora:add_detail:0.7>": a file name, mostly noise to a model (the lexicon still
 # reads the tag as written, so a term in a name is found there)
 _TAG = re.compile(r"<(?:lora|lyco|hypernet|embedding|ti):[^<>]*>", re.IGNORECASE)
@@ -119,9 +118,9 @@ def _without(text: str, allow: re.Pattern | None) -> str:
 
 def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
     """The texts to score for ``prompt``; the first is always the prompt itself (less
-    any ``allow`` phrase and any prompt syntax). Windows are cut after the ``allow`` phrases are taken out,
-    so that they hold words that matter. Words in ``keep`` are never respelled in the
-    readable form (:func:`policy_words`)."""
+    any ``allow`` phrase and any prompt syntax). Windows are cut after the ``allow``
+    phrases are taken out, so that they hold words that matter. Words in ``keep`` are
+    never respelled in the readable form (:func:`policy_words`)."""
     written = _without(without_syntax(prompt), allow)
     out = [written]
     # Read without the phrases as written too: spelling correction would make
