@@ -734,3 +734,41 @@ def test_engines_on_another_bert_folder(tmp_path, position):
     got = embedder(prompts)
     assert got.shape == (3, 32)
     assert np.abs(got - reference).max() < 1e-5
+
+
+def test_shipped_seed_holds_the_default_policy(semantic):
+    """The package ships the default policy's embeddings so that a machine's first load
+    does not compute them; editing the default policy's examples needs a new seed."""
+    import numpy as np
+
+    from elens_text import _seed
+
+    stored = _seed.seeded(semantic.embedder)
+    texts = semantic.prototype_texts + semantic.counterexample_texts
+    stale = [t for t in texts if t not in stored]
+    assert not stale, f"{len(stale)} texts not in {_seed.SEED}, e.g. {stale[0]!r}: run python -m elens_text._seed"
+    sample = texts[::60]
+    fresh = semantic.embedder(sample)
+    assert np.abs(np.stack([stored[t] for t in sample]) - fresh).max() < 1e-4
+
+
+def test_seed_counts_only_for_its_model(tmp_path, semantic):
+    import numpy as np
+
+    from elens_text import _seed
+
+    embedder = semantic.embedder
+    texts = ["a cat on a sofa", "a dog in the park"]
+    marked = np.zeros((1, 384), dtype="float32")
+    marked[0, 0] = 1.0
+    right = tmp_path / "right.npz"
+    np.savez_compressed(right, key=np.array(_seed.seed_key(embedder)), texts=np.array(texts[:1]), embeddings=marked)
+    got = _seed.embed(embedder, texts, right)
+    assert np.array_equal(got[0], marked[0])  # taken from the seed
+    assert np.allclose(got[1], embedder(texts[1:])[0], atol=1e-6)  # computed: the seed lacks it
+    wrong = tmp_path / "wrong.npz"
+    np.savez_compressed(wrong, key=np.array("another-model|onnxruntime|x"), texts=np.array(texts[:1]),
+                        embeddings=marked)
+    assert _seed.seeded(embedder, wrong) == {}
+    assert np.allclose(_seed.embed(embedder, texts, wrong), embedder(texts), atol=1e-6)
+    assert _seed.seeded(embedder, tmp_path / "missing.npz") == {}

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from elens import ElensError, OptionsError, Signal
 
 from ._cache import cache_dir, cached_arrays, files_key
+from ._seed import embed as seeded_embeddings
 from ._views import allow_pattern, expand, policy_words
 from .embed import EMBEDDING_FORMAT, Embedder
 
@@ -159,15 +160,16 @@ class SemanticCheck:
 
     def _embed_once(self, texts: list[str]) -> Any:
         """The embeddings of a policy's descriptions, examples and counterexamples: a few
-        hundred texts, most of a second of MiniLM, so kept in the cache folder, keyed by
-        the model's files, the engine and the texts."""
+        hundred texts, seconds of MiniLM, so kept in the cache folder, keyed by the
+        model's files, the engine and the texts; on a first load, the texts of the
+        shipped default policy come from the package's seed (:mod:`elens_text._seed`)."""
         folder = Path(self.embedder.path).resolve()
         files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder]
         # The folder itself and how embeddings are made (pooling, token window) are part
         # of the key: two fine-tuned models can have files of the same sizes and times.
         key = files_key(files, str(folder), self.embedder.engine_used, EMBEDDING_FORMAT, *texts)
         path = None if key is None else cache_dir() / f"semantic-prototypes-{key}.npz"
-        arrays = cached_arrays(path, lambda: {"embeddings": self.embedder(texts)},
+        arrays = cached_arrays(path, lambda: {"embeddings": seeded_embeddings(self.embedder, texts)},
                                valid=lambda a: "embeddings" in a and a["embeddings"].shape[0] == len(texts))
         return arrays["embeddings"]
 

