@@ -99,7 +99,8 @@ def test_allowed_phrases_are_not_spell_corrected_into_other_words(default_policy
     spelling correction would make of it: "bullring" must not take "bullying" out."""
     from elens_text._views import allow_pattern, views
 
-    [options] = [e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
+    [options] = [e["options"] for e in default_policy.pipeline["text_checks"]
+                 if e["plugin"] == "semantic" and e["options"]["mode"] == "zero-shot"]
     pattern = allow_pattern(options["allow"] + options["ignore"])
     assert views("bullying a kid at school, vary the colors", pattern) == ["bullying a kid at school, vary the colors"]
     assert views("a bullring in seville, vray", pattern) == ["a in seville"]
@@ -128,7 +129,8 @@ def test_ignored_style_tags_do_not_dilute_a_prompt(default_policy):
 def test_default_policy_reads_prompts_without_style_tags(default_policy):
     """The shipped policy's semantic check ignores style tags: a tagged prompt scores as
     its subject alone."""
-    [options] = [e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
+    [options] = [e["options"] for e in default_policy.pipeline["text_checks"]
+                 if e["plugin"] == "semantic" and e["options"]["mode"] == "zero-shot"]
     shipped = SemanticCheck(options, default_policy)
     tagged = "two men beating a homeless man in an alley, trending on artstation, octane render, highly detailed, 8k"
     assert shipped.scores([tagged])[0][shipped.categories.index("violence")] == pytest.approx(
@@ -772,3 +774,78 @@ def test_seed_counts_only_for_its_model(tmp_path, semantic):
     assert _seed.seeded(embedder, wrong) == {}
     assert np.allclose(_seed.embed(embedder, texts, wrong), embedder(texts), atol=1e-6)
     assert _seed.seeded(embedder, tmp_path / "missing.npz") == {}
+
+
+# -- the default policy's trained heads and the shared embeddings ----------------------
+
+def test_builtin_head_finds_what_no_example_resembles(default_policy, tmp_path):
+    """The default policy's second semantic check runs the shipped heads: a burglary in
+    words no example uses is found by the head and explained as one, through Lens."""
+    from elens import Lens
+
+    prompt = "two guys prying open a parking meter with a crowbar at 3am"
+    [zero_shot, heads] = [SemanticCheck(e["options"], default_policy)
+                          for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
+    assert heads.mode == "head" and heads.categories == sorted(heads.categories) and "illegal" in heads.categories
+    assert score(zero_shot, prompt, "illegal") < 0.5
+    assert score(heads, prompt, "illegal") >= 0.9
+    assert heads.check(["a lighthouse on a cliff at dawn, watercolor"]) == [[]]  # nothing under 0.9 is reported
+    with Lens("builtin:default", audit_path=tmp_path / "a.jsonl") as lens:
+        result = lens.check_prompt(prompt)
+    assert result.status == "refused"
+    found = [f for f in result.findings if f.triggered]
+    assert [(f.plugin, f.category, f.label) for f in found] == [("semantic", "illegal", "head")]
+    assert "trained illegal head: p=" in result.explain()
+
+
+def test_unknown_builtin_head_names_the_shipped_ones(default_policy):
+    from elens.errors import OptionsError
+
+    with pytest.raises(OptionsError, match=r"no builtin head 'nope' \(shipped: default\)") as err:
+        SemanticCheck({"mode": "head", "head": "builtin:nope"}, default_policy)
+    assert err.value.field == "head"
+
+
+def test_min_probability_holds_a_check_to_a_stricter_bar(semantic, default_policy):
+    prompt = "lingerie ad in a magazine"
+    strict = SemanticCheck({"categories": ["sexual"], "min_probability": 0.99}, default_policy)
+    assert 0 < score(semantic, prompt, "sexual") < 0.99
+    assert strict.check([prompt]) == [[]]
+
+
+def test_shipped_head_is_what_its_training_script_makes(tmp_path):
+    """heads/default.safetensors comes from benchmarks/train_default_head.py on the
+    documented development prompts: retrain after editing them."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    script = Path(__file__).parents[2] / "benchmarks" / "train_default_head.py"
+    spec = importlib.util.spec_from_file_location("train_default_head", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "head.safetensors"
+    assert module.main(["--out", str(out)]) == 0
+    shipped, fresh = load_file(str(module.OUT)), load_file(str(out))
+    for name in ("weight", "bias", "scale", "shift"):
+        assert np.allclose(shipped[name], fresh[name], atol=1e-4), f"{name}: run benchmarks/train_default_head.py"
+
+
+def test_kept_embeddings_are_the_models_and_private_to_the_caller(semantic):
+    """Two checks reading the same text share one model run; what a caller gets back is
+    its own copy."""
+    import numpy as np
+
+    from elens_text.embed import forget_recent
+
+    texts = ["a red bicycle against a wall", "a bowl of ramen", "a red bicycle against a wall"]
+    forget_recent()
+    first = semantic.embedder(texts)
+    assert np.array_equal(first[0], first[2])
+    first[:] = 0.0
+    again = semantic.embedder(texts[:2])
+    forget_recent()
+    fresh = semantic.embedder(texts[:2])
+    assert np.array_equal(again, fresh) and np.abs(fresh).sum() > 0

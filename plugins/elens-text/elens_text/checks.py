@@ -51,6 +51,24 @@ def _categories(options: dict, policy: Any, default: Sequence[str] | None = None
     return list(chosen)
 
 
+#: heads shipped in this package, for ``head: builtin:NAME``
+BUILTIN_HEADS = Path(__file__).parent / "heads"
+
+
+def _head_path(value: str, policy: Any) -> Path:
+    """``head``: ``builtin:NAME`` (``heads/NAME.safetensors`` in this package; the
+    default policy's is ``builtin:default``, made by ``benchmarks/train_default_head.py``)
+    or a path relative to the policy file."""
+    if value.startswith("builtin:"):
+        name = value.removeprefix("builtin:")
+        path = BUILTIN_HEADS / f"{name}.safetensors"
+        if not path.is_file():
+            shipped = sorted(p.stem for p in BUILTIN_HEADS.glob("*.safetensors"))
+            raise OptionsError("head", f"no builtin head {name!r} (shipped: {', '.join(shipped) or 'none'})")
+        return path
+    return _relative_to_policy(value, policy)
+
+
 def _relative_to_policy(value: str, policy: Any) -> Path:
     """A path option: relative paths are relative to the policy file's folder."""
     path = Path(value).expanduser()
@@ -78,7 +96,13 @@ class SemanticCheck:
 
     Head mode: per-category logistic heads with Platt calibration, trained on an
     organization's labeled prompts with ``elens train text-head``; the score is the
-    calibrated probability.
+    calibrated probability. ``head`` is the file's path, or ``builtin:NAME`` for a head
+    shipped in this package (``builtin:default``: the default policy's, see
+    :data:`BUILTIN_HEADS`).
+
+    Either mode: a score under ``min_probability`` is not reported. A category's text
+    threshold is shared by every check that reports it; this holds one check to a
+    stricter bar than the others.
     """
 
     options_schema = {
@@ -95,6 +119,7 @@ class SemanticCheck:
             "engine": {"enum": ["onnxruntime", "torch", "transformers"]},
             "low": {"type": "number"},
             "high": {"type": "number"},
+            "min_probability": {"type": "number", "minimum": 0, "maximum": 1},
         },
     }
 
@@ -112,6 +137,7 @@ class SemanticCheck:
             raise OptionsError("model_path", f"{model_path}: no such folder")
         self.embedder = Embedder(model_path, int(options.get("batch_size", 64)), options.get("engine", "onnxruntime"))
         self.low, self.high = float(options.get("low", 0.25)), float(options.get("high", 0.75))
+        self.min_probability = float(options.get("min_probability", 0.0))
         if self.high <= self.low:
             raise OptionsError("high", "must be greater than low")
         if self.mode == "head":
@@ -119,7 +145,7 @@ class SemanticCheck:
                 raise OptionsError("head", "head mode needs the path of a head file (elens train text-head)")
             from .heads import load_head
 
-            path = _relative_to_policy(options["head"], policy)
+            path = _head_path(options["head"], policy)
             if not path.is_file():
                 raise OptionsError("head", f"{path}: no such head file (train one with `elens train text-head`)")
             try:
@@ -228,10 +254,11 @@ class SemanticCheck:
         emb = self.embedder(texts)
         if self.mode == "head":
             matrix, rows = _best_view(self.head.predict(emb), owners, len(prompts))
+            least = max(self.min_probability, 0.01)  # the rest is noise in an explanation
             return [
                 [Signal(cid, float(score), label="head",
                         reason=f"trained {cid} head: p={score:.2f}" + _read_as(texts, owners, rows[i, j]))
-                 for j, (cid, score) in enumerate(zip(self.categories, row)) if score > 0.01]
+                 for j, (cid, score) in enumerate(zip(self.categories, row)) if score >= least]
                 for i, row in enumerate(matrix)
             ]
         scored, best, which, harmless, which_harmless = self._similarities(emb)
@@ -241,7 +268,7 @@ class SemanticCheck:
         for i, row in enumerate(matrix):
             signals = []
             for j, (cid, score) in enumerate(zip(self.categories, row)):
-                if score > 0:
+                if score > 0 and score >= self.min_probability:
                     r = rows[i, j]
                     reason = f"cosine {best[r, j]:.2f} to {_short(self.prototype_texts[which[r, j]])}"
                     if harmless[r, j] > best[r, j]:

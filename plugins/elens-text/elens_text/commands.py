@@ -45,6 +45,9 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
     os.close(fd)
     try:
         save_head(head, tmp, model_path or MODEL_ID)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; the head is not
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

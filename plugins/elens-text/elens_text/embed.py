@@ -10,11 +10,16 @@ Three engines compute the same embeddings (mean-pooled, unit length):
 
 ``onnxruntime`` and ``torch`` fall back to ``transformers`` for a model folder they do
 not support. Either way the model loads once per process, folder and engine.
+
+The embeddings of the last ``CACHE_TEXTS`` texts are kept per model: two checks that
+read the same prompt through the same model (the default policy's zero-shot check and
+its trained heads) run the model once.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -36,6 +41,11 @@ Encode = Callable[[Sequence[str], int], Any]
 #: (folder, engine asked for) -> (encode, engine that runs it)
 _models: dict[tuple[str, str], tuple[Encode, str]] = {}
 _lock = threading.Lock()
+#: texts whose embeddings are kept, per model (384 floats each: 1.5 MB)
+CACHE_TEXTS = 1024
+#: (folder, engine that runs it) -> text -> its embedding, least recently used first
+_recent: dict[tuple[str, str], OrderedDict[str, Any]] = {}
+_recent_lock = threading.Lock()
 
 
 def default_model_path() -> Path:
@@ -111,6 +121,14 @@ def _load_transformers(path: str) -> Encode:
 _LOADERS = {"onnxruntime": _load_onnxruntime, "torch": _load_torch, "transformers": _load_transformers}
 
 
+def forget_recent() -> None:
+    """Drop every kept embedding: benchmarks call it so that each prompt pays for the
+    model, as a prompt not seen lately does."""
+    with _recent_lock:
+        for recent in _recent.values():
+            recent.clear()
+
+
 def _load(path: str, engine: str) -> tuple[Encode, str]:
     """The folder's encoder for ``engine`` and the engine that runs it (transformers
     when the fast engines do not implement the folder's model)."""
@@ -139,10 +157,28 @@ class Embedder:
         self.engine = engine
         #: the engine that computes the embeddings: ``engine``, or transformers after a fallback
         self._run, self.engine_used = _load(self.path, engine)
+        with _recent_lock:
+            self._recent = _recent.setdefault((self.path, self.engine_used), OrderedDict())
 
     def __call__(self, texts: Sequence[str]) -> Any:
         import numpy as np
 
         if not len(texts):
             return np.zeros((0, 384), dtype="float32")
-        return self._run(list(texts), self.batch_size)
+        texts = list(texts)
+        with _recent_lock:
+            known = {t: self._recent[t] for t in texts if t in self._recent}
+            for t in known:
+                self._recent.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            # outside the lock: another thread may embed the same text meanwhile, harmlessly
+            fresh = self._run(missing, self.batch_size)
+            known.update(zip(missing, fresh))
+            with _recent_lock:
+                for t, row in zip(missing[-CACHE_TEXTS:], fresh[-CACHE_TEXTS:]):
+                    self._recent[t] = row.copy()  # not a view that would keep the whole batch
+                    self._recent.move_to_end(t)
+                while len(self._recent) > CACHE_TEXTS:
+                    self._recent.popitem(last=False)
+        return np.stack([known[t] for t in texts])
