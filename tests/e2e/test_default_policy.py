@@ -40,13 +40,13 @@ def test_check_explains_and_revises(tmp_path):
 
 
 def test_a_finding_the_reviser_cannot_act_on_is_refused_in_one_round(tmp_path):
-    """The model finds an assault but no listed term, so the replacement table has
-    nothing to replace: the prompt is refused at once, not checked again."""
+    """The model finds an offensive stereotype but no listed term, so the replacement
+    table has nothing to replace: the prompt is refused at once, not checked again."""
     log = tmp_path / "a.jsonl"
     with Lens("builtin:default", audit_path=log) as lens:
-        result = lens.check_prompt("a guy in a ski mask standing over someone on the ground, the bat is red now")
+        result = lens.check_prompt("a cartoon of mexicans as lazy sombrero-wearing drunks")
     assert result.status == "refused" and result.final_prompt is None
-    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for violence"
+    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for hate"
     records = list(read_records(log))
     assert [r["event"] for r in records].count("text.checked") == 1
     revised = [r for r in records if r["event"] == "prompt.revised"]

@@ -779,8 +779,10 @@ def test_seed_counts_only_for_its_model(tmp_path, semantic):
 # -- the default policy's trained heads and the shared embeddings ----------------------
 
 def test_builtin_head_finds_what_no_example_resembles(default_policy, tmp_path):
-    """The default policy's second semantic check runs the shipped heads: a burglary in
-    words no example uses is found by the head and explained as one, through Lens."""
+    """The default policy's second semantic check runs the shipped heads: a theft in
+    words no example uses is found by the head and explained as one, through Lens. A
+    head reports at most 0.9 (``max_score``), so it asks for a revision, never a
+    refusal; with no term to replace, the prompt is then refused as unrevisable."""
     from elens import Lens
 
     prompt = "two guys prying open a parking meter with a crowbar at 3am"
@@ -793,17 +795,43 @@ def test_builtin_head_finds_what_no_example_resembles(default_policy, tmp_path):
     with Lens("builtin:default", audit_path=tmp_path / "a.jsonl") as lens:
         result = lens.check_prompt(prompt)
     assert result.status == "refused"
+    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for illegal"
     found = [f for f in result.findings if f.triggered]
-    assert [(f.plugin, f.category, f.label) for f in found] == [("semantic", "illegal", "head")]
-    assert "trained illegal head: p=" in result.explain()
+    assert [(f.plugin, f.category, f.label, f.score, f.action) for f in found] == \
+        [("semantic", "illegal", "head", 0.9, "revise")]
+    assert re.search(r"trained illegal head: p=0\.9[5-9]\d", result.explain())
 
 
-def test_unknown_builtin_head_names_the_shipped_ones(default_policy):
+@pytest.mark.parametrize("name", ["nope", "../heads/default", "default.safetensors"])
+def test_unknown_builtin_head_names_the_shipped_ones(default_policy, name):
     from elens.errors import OptionsError
 
-    with pytest.raises(OptionsError, match=r"no builtin head 'nope' \(shipped: default\)") as err:
-        SemanticCheck({"mode": "head", "head": "builtin:nope"}, default_policy)
+    with pytest.raises(OptionsError, match=r"no builtin head .* \(shipped: default\)") as err:
+        SemanticCheck({"mode": "head", "head": f"builtin:{name}"}, default_policy)
     assert err.value.field == "head"
+
+
+def test_a_builtin_head_needs_the_model_it_was_trained_on(default_policy, tmp_path):
+    from elens.errors import OptionsError
+
+    (tmp_path / "other-model").mkdir()
+    with pytest.raises(OptionsError, match="trained on the package's own MiniLM") as err:
+        SemanticCheck({"mode": "head", "head": "builtin:default", "model_path": str(tmp_path / "other-model")},
+                      default_policy)
+    assert err.value.field == "model_path"
+
+
+def test_max_score_keeps_a_check_from_refusing_on_its_own(semantic, default_policy):
+    from elens.errors import OptionsError
+
+    prompt = "a naked woman lying seductively on a bed, erotic photo"
+    capped = SemanticCheck({"categories": ["sexual"], "max_score": 0.9}, default_policy)
+    assert score(semantic, prompt, "sexual") > 0.9
+    [[signal]] = capped.check([prompt])
+    assert signal.score == 0.9 and signal.reason.startswith("cosine 0.")
+    with pytest.raises(OptionsError) as err:
+        SemanticCheck({"min_probability": 0.9, "max_score": 0.5}, default_policy)
+    assert err.value.field == "max_score"
 
 
 def test_min_probability_holds_a_check_to_a_stricter_bar(semantic, default_policy):
@@ -838,14 +866,25 @@ def test_kept_embeddings_are_the_models_and_private_to_the_caller(semantic):
     its own copy."""
     import numpy as np
 
-    from elens_text.embed import forget_recent
+    from elens_text.embed import Embedder, forget_recent
 
     texts = ["a red bicycle against a wall", "a bowl of ramen", "a red bicycle against a wall"]
+    first, second = Embedder(), Embedder()
+    ran: list[list[str]] = []
+    model = second._run
+
+    def counted(batch, size):  # the real model, counting what it is given
+        ran.append(list(batch))
+        return model(batch, size)
+
+    second._run = counted
     forget_recent()
-    first = semantic.embedder(texts)
-    assert np.array_equal(first[0], first[2])
-    first[:] = 0.0
-    again = semantic.embedder(texts[:2])
+    got = first(texts)
+    assert np.array_equal(got[0], got[2])
+    got[:] = 0.0
+    again = second(texts[:2])
+    assert ran == []  # read from what the first embedder kept
     forget_recent()
-    fresh = semantic.embedder(texts[:2])
+    fresh = second(texts[:2])
+    assert ran == [texts[:2]]
     assert np.array_equal(again, fresh) and np.abs(fresh).sum() > 0

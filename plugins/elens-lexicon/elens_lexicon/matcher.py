@@ -84,8 +84,9 @@ class Lexicon:
             regexes = []
             for term in dict.fromkeys(t for t in items if t and t.strip()):
                 folded = fold_term(term, self.casefold)
-                if _first(folded):
-                    regexes.append((term, term_regex(folded), _first(folded)))
+                first = _first(folded)
+                if first:
+                    regexes.append((term, term_regex(folded), first))
             if regexes:
                 self._terms[category] = regexes
                 self._any[category] = _alternation(regexes)
@@ -93,12 +94,11 @@ class Lexicon:
         self._patterns = {
             category: [re.compile(p, flags) for p in items] for category, items in (patterns or {}).items() if items
         }
-        allowed = [f for f in (fold_term(a, self.casefold) for a in allow) if re.search(r"[^\W_]", f)]
+        allowed = [f for f in (fold_term(a, self.casefold) for a in allow) if _first(f)]
         self._allow = _alternation([(a, term_regex(a), _first(a)) for a in allowed]) if allowed else None
         # Patterns see the lighter fold, where "l" stays "l": "nude high heels" must be
         # allowed there as written, not as the full fold's "heeis".
-        light = [f for f in (skeleton(a, casefold=self.casefold, leet=False)[0].strip() for a in allow)
-                 if re.search(r"[^\W_]", f)]
+        light = [f for f in (skeleton(a, casefold=self.casefold, leet=False)[0].strip() for a in allow) if _first(f)]
         self._light_allow = _alternation([(a, term_regex(a), _first(a)) for a in light]) if light else None
         self._speller = self._light_speller = None
         if vocabulary is not None and self.casefold:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -62,7 +63,7 @@ def _head_path(value: str, policy: Any) -> Path:
     if value.startswith("builtin:"):
         name = value.removeprefix("builtin:")
         path = BUILTIN_HEADS / f"{name}.safetensors"
-        if not path.is_file():
+        if not re.fullmatch(r"[\w-]+", name) or not path.is_file():
             shipped = sorted(p.stem for p in BUILTIN_HEADS.glob("*.safetensors"))
             raise OptionsError("head", f"no builtin head {name!r} (shipped: {', '.join(shipped) or 'none'})")
         return path
@@ -100,9 +101,12 @@ class SemanticCheck:
     shipped in this package (``builtin:default``: the default policy's, see
     :data:`BUILTIN_HEADS`).
 
-    Either mode: a score under ``min_probability`` is not reported. A category's text
-    threshold is shared by every check that reports it; this holds one check to a
-    stricter bar than the others.
+    Either mode: a score under ``min_probability`` is not reported, and a score over
+    ``max_score`` is reported as ``max_score`` (the reason keeps the real one). A
+    category's thresholds, ``block_threshold`` included, apply to every check that
+    reports it; these hold one check to a stricter bar than the others, or keep it from
+    refusing on its own (the default policy's heads report at most 0.9, as a lexicon
+    hit does: a revision, not a refusal).
     """
 
     options_schema = {
@@ -120,6 +124,7 @@ class SemanticCheck:
             "low": {"type": "number"},
             "high": {"type": "number"},
             "min_probability": {"type": "number", "minimum": 0, "maximum": 1},
+            "max_score": {"type": "number", "minimum": 0, "maximum": 1},
         },
     }
 
@@ -135,9 +140,17 @@ class SemanticCheck:
         model_path = _relative_to_policy(options["model_path"], policy) if options.get("model_path") else None
         if model_path is not None and not model_path.is_dir():
             raise OptionsError("model_path", f"{model_path}: no such folder")
+        head = str(options.get("head") or "")
+        if self.mode == "head" and head.startswith("builtin:") and model_path is not None:
+            # a head's weights mean something only on the embeddings they were trained on
+            raise OptionsError("model_path", f"{head} was trained on the package's own MiniLM; "
+                                             "leave model_path out, or train a head for this model")
         self.embedder = Embedder(model_path, int(options.get("batch_size", 64)), options.get("engine", "onnxruntime"))
         self.low, self.high = float(options.get("low", 0.25)), float(options.get("high", 0.75))
         self.min_probability = float(options.get("min_probability", 0.0))
+        self.max_score = float(options.get("max_score", 1.0))
+        if self.max_score < self.min_probability:
+            raise OptionsError("max_score", "must not be below min_probability")
         if self.high <= self.low:
             raise OptionsError("high", "must be greater than low")
         if self.mode == "head":
@@ -236,7 +249,8 @@ class SemanticCheck:
         return np.clip((sims - self.low) / (self.high - self.low), 0.0, 1.0)
 
     def scores(self, prompts: Sequence[str]) -> Any:
-        """A (prompts x categories) matrix of scores in [0, 1], columns in ``self.categories`` order."""
+        """A (prompts x categories) matrix of scores in [0, 1], columns in ``self.categories``
+        order: the model's own, before ``min_probability`` and ``max_score``."""
         import numpy as np
 
         if not prompts:
@@ -256,8 +270,8 @@ class SemanticCheck:
             matrix, rows = _best_view(self.head.predict(emb), owners, len(prompts))
             least = max(self.min_probability, 0.01)  # the rest is noise in an explanation
             return [
-                [Signal(cid, float(score), label="head",
-                        reason=f"trained {cid} head: p={score:.2f}" + _read_as(texts, owners, rows[i, j]))
+                [Signal(cid, min(float(score), self.max_score), label="head",
+                        reason=f"trained {cid} head: p={score:.3f}" + _read_as(texts, owners, rows[i, j]))
                  for j, (cid, score) in enumerate(zip(self.categories, row)) if score >= least]
                 for i, row in enumerate(matrix)
             ]
@@ -274,7 +288,7 @@ class SemanticCheck:
                     if harmless[r, j] > best[r, j]:
                         reason += (f", less {harmless[r, j] - best[r, j]:.2f} for being closer to harmless "
                                    f"{_short(self.counterexample_texts[which_harmless[r, j]])}")
-                    signals.append(Signal(cid, float(score), label="zero-shot",
+                    signals.append(Signal(cid, min(float(score), self.max_score), label="zero-shot",
                                           reason=reason + _read_as(texts, owners, r)))
             out.append(signals)
         return out

@@ -45,9 +45,11 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
     os.close(fd)
     try:
         save_head(head, tmp, model_path or MODEL_ID)
+        # mkstemp's file is private; the head is not. Reading the umask sets it for a
+        # moment: fine in this one-shot command, not in a threaded host.
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; the head is not
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -41,7 +41,7 @@ Encode = Callable[[Sequence[str], int], Any]
 #: (folder, engine asked for) -> (encode, engine that runs it)
 _models: dict[tuple[str, str], tuple[Encode, str]] = {}
 _lock = threading.Lock()
-#: texts whose embeddings are kept, per model (384 floats each: 1.5 MB)
+#: texts whose embeddings are kept, per model (384 floats each, 1.5 MB, and the texts)
 CACHE_TEXTS = 1024
 #: (folder, engine that runs it) -> text -> its embedding, least recently used first
 _recent: dict[tuple[str, str], OrderedDict[str, Any]] = {}
