@@ -155,7 +155,8 @@ class SemanticCheck:
             raise OptionsError("high", "must be greater than low")
         if self.mode == "head":
             if not options.get("head"):
-                raise OptionsError("head", "head mode needs the path of a head file (elens train text-head)")
+                raise OptionsError("head", "head mode needs the path of a head file (elens train text-head) "
+                                           "or builtin:default")
             from .heads import load_head
 
             path = _head_path(options["head"], policy)
