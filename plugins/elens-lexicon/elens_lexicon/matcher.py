@@ -143,8 +143,8 @@ class Lexicon:
                         self._add(found, allowed, category, fold_term(m.group(0), self.casefold) or m.group(0),
                                   offsets[m.start()], offsets[m.end() - 1] + 1, fixed is not None)
 
-    def _allowed(self, folded: str, offsets: list[int], allow: re.Pattern | None = None) -> list[tuple[int, int]]:
-        allow = allow or self._allow
+    @staticmethod
+    def _allowed(folded: str, offsets: list[int], allow: re.Pattern | None) -> list[tuple[int, int]]:
         if allow is None:
             return []
         return [(offsets[m.start()], offsets[m.end() - 1] + 1) for m in allow.finditer(folded) if m.end() > m.start()]
@@ -165,7 +165,7 @@ class Lexicon:
     def _find_terms(self, folded: str, offsets: list[int], found: dict, fixed: list | None = None) -> None:
         """Term hits in one reading; with ``fixed`` (spans of corrected words in a
         corrected reading) only the hits that take in a corrected word."""
-        allowed = self._allowed(folded, offsets)
+        allowed = self._allowed(folded, offsets, self._allow)
         for category, combined in self._any.items():
             for m in combined.finditer(folded):
                 if m.end() == m.start() or (fixed is not None and not _overlaps(m, fixed)):

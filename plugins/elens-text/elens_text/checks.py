@@ -154,12 +154,12 @@ class SemanticCheck:
         if self.high <= self.low:
             raise OptionsError("high", "must be greater than low")
         if self.mode == "head":
-            if not options.get("head"):
+            if not head:
                 raise OptionsError("head", "head mode needs the path of a head file (elens train text-head) "
                                            "or builtin:default")
             from .heads import load_head
 
-            path = _head_path(options["head"], policy)
+            path = _head_path(head, policy)
             if not path.is_file():
                 raise OptionsError("head", f"{path}: no such head file (train one with `elens train text-head`)")
             try:
