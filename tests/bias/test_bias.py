@@ -91,6 +91,50 @@ def test_named_people_are_exempt_and_reported(planner):
     assert heuristic.prompts[0].prompt == "a portrait of Jane Doakes at work"
 
 
+@pytest.mark.parametrize("prompt, names", [
+    ("Serena Williams serving at Wimbledon", ["Serena Williams"]),           # a name may open the prompt
+    ("flyers with Jake Morrison's face on them", ["Jake Morrison"]),        # without the "'s"
+    ("my professor Dr. Elaine Foster at her desk", ["Dr. Elaine Foster"]),  # a title and its full stop
+    ("my teacher Mrs Lopez covered in garbage", ["Mrs Lopez"]),             # a title makes one word a name
+    ("Queen Elizabeth waving from a balcony", ["Queen Elizabeth"]),
+    ("a dinner party with Jane Austen and Mark Twain", ["Jane Austen", "Mark Twain"]),
+    ("a woman attacked by Kelly Doyle in a car park", ["Kelly Doyle"]),     # "attacked by" is no credit
+    ("A Portrait Of Greta Thunberg, Golden Hour", ["Greta Thunberg"]),      # Title Case around a name
+])
+def test_capitalised_names_are_people(planner, prompt, names):
+    plan = planner.plan(prompt, 1, 0)
+    assert [(s.label, s.score) for s in plan.signals] == [(n, 0.6) for n in names]
+    assert [prompt[slice(*s.span)] for s in plan.signals] == names
+
+
+@pytest.mark.parametrize("prompt", [
+    "portrait of a knight, art by Ilya Kuvshinov and Makoto Shinkai",       # artists credited for the style
+    "portrait, by Artgerm, Greg Rutkowski and Alphonse Mucha",
+    "a woman reading in a cafe, in the style of Edward Hopper",
+    "a Wes Anderson style hotel lobby",
+    "shot like a Hype Williams video",
+    "people ice skating at Rockefeller Center",                             # places and times
+    "a fishing village in Nova Scotia, shot on Kodak Portra",
+    "a veteran saluting on Memorial Day",
+    "Sydney Opera House at dusk",
+    'logo for a coffee brand called "Night Owl"',                           # quoted titles and brands
+    'Title: "The Last Lantern Keeper", an old woman with a lamp',
+    "A Beautiful Portrait Of A Young Woman, Golden Hour Lighting",          # Title Case without a name
+    "Cyberpunk Samurai Standing In Neon Rain",
+    "an Aboriginal Australian woman painting in her studio",
+])
+def test_capitalised_words_that_name_no_one_in_the_picture(planner, prompt):
+    assert planner.plan(prompt, 1, 0).signals == ()
+
+
+def test_a_person_noun_in_title_case_is_still_diversified(planner):
+    """"Young Woman" is no name: the planner keeps her age and deals the rest."""
+    plan = planner.plan("A Beautiful Portrait Of A Young Woman", 2, 0)
+    assert [(c["text"], c["fixed"]) for c in plan.clusters] == [("Young Woman", {"gender": "female",
+                                                                                "age": "young adulthood"})]
+    assert not plan.signals and plan.prompts[0].assigned["p0"].keys() == {"race"}
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 10, 100])
 def test_plans_match_largest_remainder_apportionment(planner, default_policy, n):
     plan = planner.plan("a photo of a doctor", n, seed=7)
@@ -292,3 +336,41 @@ def test_lens_check_shows_the_plan(elens_lens):
     result = lens.check_prompt("a photo of a doctor", n=4, seed=1)
     genders = collections.Counter(p.assigned["p0"]["gender"] for p in result.plan)
     assert genders == {"male": 2, "female": 2}
+
+
+def test_names_benchmark_scores_the_development_set(tmp_path):
+    """benchmarks/names.py over names_dev.csv through its command line: every labeled
+    name is in its prompt, and the heuristic keeps the precision it was tuned to."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "names.py"), "--json"],
+                         capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["prompts"] == 200 and result["prompts_with_names"] == 70
+    assert result["names"]["labeled"] == 78
+    assert result["precision"] >= 0.8 and result["recall"] >= 0.6
+    assert result["needless_blur"]["prompts"] <= 10
+    bad = tmp_path / "bad.csv"
+    bad.write_text("prompt,names\na photo of a cat,Jane Doe\n", encoding="utf-8")
+    failed = subprocess.run([sys.executable, str(root / "benchmarks" / "names.py"), "--data", str(bad)],
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and f"{bad}:2: names: 'Jane Doe' is not in the prompt" in failed.stderr
+
+
+def test_modifiers_stop_at_a_clause_edge(planner):
+    """"night," belongs to the clause before: the runner is the only word of her cluster."""
+    plan = planner.plan("a city street at night, runner in the rain", 1, 0)
+    assert [c["text"] for c in plan.clusters] == ["runner"]
+    assert plan.prompts[0].prompt.startswith("a city street at night, ")
+
+
+@pytest.mark.parametrize("prompt", ["wonder woman standing on a cliff", "cyberpunk street, blade runner style",
+                                    "iron man flying over new york", "a poster in the style of Mad Men"])
+def test_characters_and_titles_are_not_diversified(planner, prompt):
+    plan = planner.plan(prompt, 2, 0)
+    assert not plan.clusters
+    assert [p.prompt for p in plan.prompts] == [prompt, prompt]

@@ -57,7 +57,7 @@ RACE_WORDS = {
 # Capitalised words that begin places, brands and titles, not people's names.
 NOT_NAMES = {
     "new", "york", "san", "los", "las", "angeles", "francisco", "city", "united", "states", "kingdom", "street",
-    "avenue", "park", "river", "lake", "mount", "mountain", "north", "south", "east", "west", "central", "grand",
+    "avenue", "river", "lake", "mount", "mountain", "north", "south", "east", "west", "central", "grand",
     "canyon", "golden", "gate", "bridge", "times", "square", "eiffel", "tower", "great", "wall", "hong", "kong",
     "las", "vegas", "rio", "de", "janeiro", "saint", "st", "santa", "monica", "national", "museum", "university",
     "college", "school", "hospital", "church", "cathedral", "palace", "castle", "christmas", "easter", "halloween",
@@ -291,42 +291,188 @@ def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, 
     return found
 
 
+#: Words before a name that make it one: "Mrs Lopez", "Dr. Elaine Ford", "Coach Reyes".
+TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "aunt", "auntie", "uncle",
+          "coach", "officer", "detective", "sergeant", "sgt", "rev", "reverend", "president", "senator",
+          "governor", "mayor", "judge", "pastor"}
+#: Titles that also begin other names ("Queen Anne style", "Lady Liberty"): a given name must follow.
+GIVEN_NAME_TITLES = {"king", "queen", "prince", "princess", "lady", "lord"}
+#: The last word of a place's, a building's, an event's or a firm's name, seldom a surname's.
+NOT_NAME_ENDS = {
+    "center", "centre", "street", "avenue", "road", "boulevard", "square", "plaza", "bridge", "tower", "house",
+    "palace", "castle", "cathedral", "church", "temple", "mosque", "shrine", "museum", "gallery", "library",
+    "station", "airport", "stadium", "arena", "theater", "theatre", "hotel", "cafe", "restaurant", "market",
+    "mall", "island", "islands", "bay", "beach", "coast", "valley", "canyon", "desert", "forest", "mountains",
+    "falls", "river", "sea", "ocean", "memorial", "monument", "week", "month", "festival", "awards", "cup",
+    "league", "company", "records", "studios", "university", "college", "institute", "foundation",
+}
+#: A capitalised word after a name that credits it for a style ("Akira Kurosawa Style").
+CREDIT_ENDS = {"style", "aesthetic", "inspired", "photography", "vibe", "vibes", "cinematography"}
+# A word of a name as written: letters of any script, "'" and "-" inside ("O'Neal", "Ocasio-Cortez").
+_NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*(?:['’]s?)?")
+#: Lower-case words that end a run of capitalised words in Title Case ("Forest With Glowing Mushrooms").
+RUN_BREAKERS = {"with", "for", "from", "by", "to", "at", "under", "over", "into", "near", "as", "is", "are", "was",
+                "his", "her", "my", "your", "their", "its", "our", "this", "that", "or", "but", "vs", "feat",
+                "featuring", "while", "during", "after", "before", "without"}
+_POSSESSIVE = re.compile(r"['’]s?$")
+# Whoever a style is credited to is not in the picture: "art by Artgerm and Greg
+# Rutkowski", "in the style of Edward Hopper", "a Wes Anderson film". A bare "by" is
+# credit only where a clause starts or after a word for a work ("attacked by" is not).
+_CREDITED_BEFORE = re.compile(
+    r"(?:(?:(?:^|[,;:(|])\s*|\b(?:art|artwork|artworks|painting|paintings|painted|drawing|drawn|illustration|illustrated"
+    r"|photo|photograph|photographed|photography|shot|sketch|sketched|render|rendered|design|designed|directed"
+    r"|film|movie|inspired|influenced|poster|print|comic|cover|sculpture|sculpted|mural|animation|animated"
+    r"|work|works|masterpiece|style|made|created|concept)\s+)by\s+|\b(?:style|manner|vein|tradition|school) of\s+"
+    r"(?:the\s+)?|\b(?:à|a) la\s+)$", re.IGNORECASE)
+_CREDIT_LIST = re.compile(r"(?:[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*)*\s*(?:,|&|\band\b)\s*)*$")
+_CREDITED_AFTER = re.compile(
+    r"\s*(?:['’]s\s+)?(?:-?\s*style|-?\s*esque|aesthetic|vibes?|cinematography|colou?r grade|colou?r palette"
+    r"|photography|inspired|concept art|architecture)\b", re.IGNORECASE)
+# A work after the name, as a tag ("Edgar Degas pastel,") or after "a" ("a Hype Williams
+# video"): "Frida Kahlo painting a self-portrait" is her, painting.
+_WORK_AFTER = re.compile(r"\s*(?:['’]s\s+)?(?:painting|illustration|artwork|sketch|drawing|video|film|movie|"
+                         r"lighting|pastel|landscape|print|poster|photo|photograph)s?(?:\s+style)?\s*(?:[,;|\n]|$)",
+                         re.IGNORECASE)
+_ARTICLE_BEFORE = re.compile(r"\b(?:a|an)\s+$", re.IGNORECASE)
+# A place or a time, not a person: "in Nova Scotia", "at Rockefeller Center", "on Memorial Day".
+_PLACE_BEFORE = re.compile(r"\b(?:in|at|on|near|over|across|around|through|inside|outside|above|beneath|under"
+                           r"|along|toward|towards|into)\s+(?:the\s+)?$", re.IGNORECASE)
+# A quoted title or brand: "a bakery logo, 'Night Owl'", "\"The Last Lantern Keeper\"".
+_QUOTED_BEFORE = re.compile(r"[\"“‘'«]\s*(?:(?:The|A|An)\s+)?$")
+
+
+@lru_cache(maxsize=1)
+def given_names() -> frozenset[str]:
+    """Given names, lower case: ``first_names.txt`` (the US Census Bureau's 1990 list and
+    Faker's given names of all locales that are no English word; about 21,000)."""
+    text = resources.files("elens_bias").joinpath("first_names.txt").read_text()
+    return frozenset(w for w in (line.strip() for line in text.splitlines()) if w and not w.startswith("#"))
+
+
+@lru_cache(maxsize=1)
+def _not_given() -> frozenset[str]:
+    """Capitalised words that begin no name even when they are given names too: places
+    and styles, and the words that fix an attribute ("Young Woman", "Black History")."""
+    return frozenset(NOT_NAMES | {w for table in (AGE_WORDS, RACE_WORDS, GENDER_WORDS) for w in table if " " not in w})
+
+
+def _credited(prompt: str, start: int, end: int) -> bool:
+    """The name at ``start:end`` is credited for a style, alone or in a list of names."""
+    before = prompt[max(0, start - 200):start]
+    listed = _CREDIT_LIST.search(before)  # the names before it in the same list
+    if _CREDITED_BEFORE.search(before[:listed.start()] if listed else before) or _CREDITED_AFTER.match(prompt, end):
+        return True
+    work = _WORK_AFTER.match(prompt, end)
+    return bool(work and (_ARTICLE_BEFORE.search(before) or work.group(0).rstrip()[-1:] in ",;|"
+                          or work.end() == len(prompt)))
+
+
+def _is_name_word(word: str) -> bool:
+    """Capitalised as a name is: "Jane", "McDonald", "DiCaprio", "Björk"; not "USA" or "iPhone"."""
+    return len(word) > 1 and word[0].isupper() and any(c.islower() for c in word[1:]) \
+        and word.lower() not in NOT_NAMES and word.lower() not in RUN_BREAKERS
+
+
+_CLAUSE_EDGE = re.compile(r"[,;|\n]")
+
+
+def _credited_clause(prompt: str, run_start: int, end: int) -> bool:
+    """A name that is the last of several clauses ("a lighthouse in a storm, Ivan
+    Aivazovsky"): in a list of tags, the artist ("best quality, Emma Watson, elven
+    princess" is her). Not after a person ("my boss, Dana Whitfield": the boss)."""
+    edges = [m.start() for m in _CLAUSE_EDGE.finditer(prompt, 0, run_start)]
+    if not edges or prompt[edges[-1] + 1:run_start].strip() or prompt[end:].strip(" .!\n"):
+        return False
+    previous = list(_TOKEN.finditer(prompt, edges[-2] + 1 if len(edges) > 1 else 0, edges[-1]))
+    return not (previous and previous[-1].group(0).lower() in lexicon())
+
+
+def _capitalised_names(prompt: str) -> list[tuple[int, int]]:
+    """People's names as written: runs of capitalised words that begin with a title
+    ("Mrs Lopez", "Dr. Ford") or a given name and another capitalised word ("Greta
+    Thunberg", "Jake Morrison's" without the "'s"), but not a place, a date, a quoted
+    title or a style's credit (see the patterns above). A run that begins with other
+    words ("Cyberpunk Jane Doe", Title Case prompts) is read from its first given name."""
+    runs: list[list[tuple[int, int, str]]] = []  # per run: (start, end, word without "'s")
+    run: list[tuple[int, int, str]] = []
+    for tok in _NAME_TOKEN.finditer(prompt):
+        word = _POSSESSIVE.sub("", tok.group(0))
+        capitalised = _is_name_word(word)
+        gap = prompt[run[-1][1]:tok.start()] if run else ""
+        titled = bool(run) and run[-1][2].lower() in TITLES and gap in (". ", ".")
+        if capitalised and run and (gap == " " or titled):
+            run.append((tok.start(), tok.start() + len(word), word))
+        else:
+            if run:
+                runs.append(run)
+            run = [(tok.start(), tok.start() + len(word), word)] if capitalised else []
+        if run and len(word) < len(tok.group(0)):  # "Morrison's": the name ends here
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    found = []
+    not_given, given = _not_given(), given_names()
+    for run in runs:
+        words = [w.lower() for _, _, w in run]
+        first = next((i for i, w in enumerate(words) if w in TITLES or w in given and w not in not_given
+                      or w in GIVEN_NAME_TITLES and i + 1 < len(words) and words[i + 1] in given), None)
+        if first is None:
+            continue
+        run_start = run[0][0]  # the context of a name is the run's ("style of Caspar David Friedrich")
+        run, words = run[first:], words[first:]
+        if words[0] in TITLES:
+            if len(words) < 2:
+                continue
+        elif len(words) < 2 or words[-1] in NOT_NAME_ENDS:
+            continue
+        if words[-1] in CREDIT_ENDS:  # "Akira Kurosawa Style" in Title Case
+            continue
+        start, end = run[0][0], run[-1][1]
+        before = prompt[:run_start]
+        if (words[0] not in TITLES and (_PLACE_BEFORE.search(before) or _QUOTED_BEFORE.search(before))) \
+                or _credited(prompt, run_start, end) or _credited_clause(prompt, run_start, end):
+            continue
+        found.append((start, end))
+    return found
+
+
 def _names(prompt: str, public_figures: Iterable[str],
            extra: Iterable[tuple[int, int, str, float]] = ()) -> list[tuple[int, int, str, float]]:
-    """Named people: the policy's list (score 1.0), NER persons (``extra``), then runs of capitalised words (0.6)."""
+    """Named people: the policy's list (score 1.0), NER persons (``extra``) not credited
+    for a style, then names found by :func:`_capitalised_names` (0.6)."""
     found: list[tuple[int, int, str, float]] = []
     names = tuple(public_figures)
     regex = _figures_regex(names)
     canonical = {n.lower(): n for n in names}
     for m in regex.finditer(prompt) if regex else ():
         found.append((m.start(), m.end(), canonical.get(re.sub(r"\s+", " ", m.group(0).lower()), m.group(0)), 1.0))
+    extra = [n for n in extra if not _credited(prompt, n[0], n[1])]
     for start, end, name, score in [*_disguised(prompt, names), *_misspelt(prompt, names), *extra]:
         if not any(s < end and start < e for s, e, _, _ in found):
             found.append((start, end, name, score))
-    tokens = list(_TOKEN.finditer(prompt))
-    run: list[re.Match] = []
-
-    def flush() -> None:
-        if len(run) >= 2:
-            start, end = run[0].start(), run[-1].end()
-            if not any(s <= start < e or s < end <= e for s, e, _, _ in found):
-                found.append((start, end, prompt[start:end], 0.6))
-
-    for i, tok in enumerate(tokens):
-        word = tok.group(0)
-        sentence_start = i == 0 or prompt[max(0, tok.start() - 2):tok.start()].strip() in (".", "!", "?")
-        capitalised = word[0].isupper() and word[1:].islower() and len(word) > 1 and word.lower() not in NOT_NAMES
-        # "John Smith" is a name although "smith" is a role; "Doctor" alone opening a run is not.
-        is_name = (capitalised and not sentence_start and (not run or prompt[run[-1].end():tok.start()] == " ")
-                   and (bool(run) or word.lower() not in lexicon()))
-        if is_name:
-            run.append(tok)
-        else:
-            flush()
-            run = [tok] if (word[0].isupper() and word[1:].islower() and word.lower() not in NOT_NAMES
-                            and word.lower() not in lexicon() and i > 0) else []
-    flush()
+    for start, end in _capitalised_names(prompt):
+        if not any(s < end and start < e for s, e, _, _ in found):
+            found.append((start, end, prompt[start:end], 0.6))
     return sorted(found)
+
+
+# A clause ends at punctuation: the words before it modify no noun after it.
+_CLAUSE_BREAK = re.compile(r"[,;:.!?()\[\]{}|\n]")
+#: Characters and titles whose person noun is no one to diversify ("wonder woman",
+#: "blade runner style"): a character is as fixed as a named person.
+CHARACTERS = (
+    "wonder woman", "iron man", "ant man", "ant-man", "spider man", "spider woman", "bat man", "he man", "he-man",
+    "pac man", "pac-man", "rain man", "mad men", "blade runner", "black widow", "snow white", "sleeping beauty",
+    "the little mermaid", "the invisible man", "the elephant man", "the old man and the sea", "the tin man",
+    "the thinker", "the girl with a pearl earring", "girl with a pearl earring", "the grim reaper", "grim reaper",
+    "father christmas", "mother nature", "uncle sam", "lady liberty", "the tooth fairy", "the godfather",
+    "doctor who", "doctor strange", "the wicked witch", "the mad hatter", "captain america", "captain marvel",
+    "the mandalorian", "the witcher", "the terminator", "the joker", "the little prince", "prince of persia",
+    "the last samurai", "the night king", "the dark knight", "the pied piper", "peter pan", "the scream",
+)
+_CHARACTERS = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(c) for c in sorted(CHARACTERS, key=len, reverse=True))
+                         + r")(?![\w-])", re.IGNORECASE)
 
 
 def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[str],
@@ -338,8 +484,9 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
     names = _names(prompt, public_figures, extra_names)
     clusters: list[Cluster] = []
     lowered = prompt.lower()
+    characters = [c.span() for c in _CHARACTERS.finditer(prompt)]
     for m in _nouns(prompt):
-        if any(s <= m.start < e for s, e, _, _ in names):
+        if any(s <= m.start < e for s, e, _, _ in names) or any(s <= m.start < e for s, e in characters):
             continue
         noun, plural = lexicon()[m.form]
         fixed: dict[str, str | None] = {}
@@ -352,8 +499,12 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
         words = list(_TOKEN.finditer(left))[-5:]
         det_start = None
         modifiers: list[re.Match] = []
+        following = m.start
         for w in reversed(words):
             token = w.group(0).lower()
+            if _CLAUSE_BREAK.search(prompt, w.end(), following):  # "at night, blade runner": not "night"
+                break
+            following = w.start()
             if token in DETERMINERS or token in ("of", "with", "and", "or", "by", "for", "to", "at", "in", "on"):
                 if token in ("a", "an"):
                     det_start = w.start()
