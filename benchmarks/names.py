@@ -17,46 +17,24 @@ counts as a hit when it overlaps a labeled name. Reported, per source of the fin
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 from pathlib import Path
+
+from planner_sets import build_planner, labeled_rows, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data" / "names_dev.csv"
 SOURCES = {1.0: "policy list", 0.85: "misspelt list name", 0.9: "NER", 0.6: "capitalised words"}
 
 
-def labeled(prompt: str, names: str, where: str) -> list[tuple[int, int]]:
-    """The spans of the ``|``-separated names in the prompt; ``where`` (file:line) for errors."""
-    spans, at = [], 0
-    for name in filter(None, names.split("|")):
-        start = prompt.find(name, at)
-        start = start if start >= 0 else prompt.find(name)  # names need not come in order
-        if start < 0:
-            raise SystemExit(f"{where}: names: {name!r} is not in the prompt")
-        spans.append((start, start + len(name)))
-        at = start + len(name)
-    return spans
-
-
 def run(policy_path: str, data: Path) -> dict:
-    from elens.plugins import Registry, make_manager
-    from elens.policy import load_policy
-
-    policy = load_policy(policy_path)
-    registry = Registry(make_manager())
-    registry.check(policy)
-    entry = policy.pipeline.get("planner") or {"plugin": "people"}
-    planner, _info = registry.build("planner", ("pipeline", "planner"), dict(entry), policy)
-    with data.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = [{**row, "line": reader.line_num} for row in reader]
+    planner = build_planner(policy_path)
+    labeled = labeled_rows(data, "names")
+    rows = [row for row, _ in labeled]
     per_source: dict[str, dict[str, int]] = {}
     totals = {"labeled": 0, "found": 0, "hits": 0, "found_labeled": 0}
     needless, missed = [], []
-    for row in rows:
-        truth = labeled(row["prompt"], row["names"], f"{data}:{row['line']}")
+    for row, truth in labeled:
         found = [(s.span, SOURCES.get(round(s.score, 2), f"score {s.score}"))
                  for s in planner.plan(row["prompt"], 1, 0).signals if s.category == "public_figure"]
         overlaps = lambda a, b: a[0] < b[1] and b[0] < a[1]  # noqa: E731
@@ -85,12 +63,7 @@ def run(policy_path: str, data: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", default=str(ROOT / "elens" / "policies" / "default.yaml"))
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
-    parser.add_argument("--show", action="store_true", help="list the needless and the missed names")
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__.splitlines()[0], DATA, "list the needless and the missed names", argv)
     result = run(args.policy, args.data)
     if args.json:
         print(json.dumps(result, indent=2))

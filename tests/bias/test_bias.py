@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 
 import pytest
 from PIL import Image
@@ -374,3 +375,90 @@ def test_characters_and_titles_are_not_diversified(planner, prompt):
     plan = planner.plan(prompt, 2, 0)
     assert not plan.clusters
     assert [p.prompt for p in plan.prompts] == [prompt, prompt]
+
+
+@pytest.mark.parametrize("prompt", [
+    "a cat in an astronaut suit, 3d render",             # a person noun before another noun modifies it
+    "a dog in the passenger seat of a convertible",
+    "a nurse shark swimming over a reef",
+    "a firefighter-themed birthday cake",
+    "Cute Baby Dragon Sleeping On Gold Coins",           # animals and anatomy
+    "a mother bear and her cubs in tall grass",
+    "the human heart with labeled chambers",
+    'a neon sign that says "Joe\'s Diner" in the rain',  # words in quotes are text to draw
+    "a t-shirt that says 'Best Mom Ever' on a hanger",
+    "a teacher's desk in an empty classroom",            # the owner of a thing is not in the picture
+    "a German shepherd on a misty hillside",             # things named like people
+    "a grandfather clock in a hallway",
+    "neon alley, rain, no humans, cinematic",           # a tag for nobody
+    "A Raccoon Pirate Captain Steering A Tiny Ship",
+    "a picture of my classmate Aiden Park at his desk",  # a named person
+])
+def test_words_that_are_no_person_to_diversify(planner, prompt):
+    plan = planner.plan(prompt, 2, 0)
+    assert not plan.clusters and [p.prompt for p in plan.prompts] == [prompt, prompt]
+
+
+def test_the_person_before_a_compound_is_still_diversified(planner):
+    plan = planner.plan("a blind man walking with his guide dog", 2, 0)
+    assert [c["text"] for c in plan.clusters] == ["blind man"]
+    assert all(p.prompt.endswith(" man walking with his guide dog") for p in plan.prompts)
+
+
+def test_an_ethnic_group_fixes_race(planner):
+    plan = planner.plan("an Inuit hunter on sea ice", 2, 0)
+    assert plan.clusters[0]["fixed"]["race"] is None and "race" not in plan.clusters[0]["open"]
+    assert all("Inuit" in p.prompt and "race" not in p.assigned["p0"] for p in plan.prompts)
+
+
+@pytest.mark.parametrize("prompt, before, kind", [
+    ("a chemistry teacher in a lab", "an?", "chemistry teacher in a lab"),
+    ("a friendly sushi chef at work", "a friendly", "sushi chef at work"),
+    ("a medical doctor on call", "an?", "medical doctor on call"),
+])
+def test_values_go_before_the_kind_of_role(planner, prompt, before, kind):
+    """"an elderly Black female chemistry teacher", not "a chemistry elderly Black female teacher"."""
+    for p in planner.plan(prompt, 4, 0).prompts:
+        assert p.assigned["p0"] and re.fullmatch(rf"{before} [\w -]+ {kind}", p.prompt), p.prompt
+
+
+def test_two_person_nouns_in_a_row_are_one_person(planner):
+    """"a woman scientist" is one scientist, a woman: one cluster, her gender fixed."""
+    plan = planner.plan("a black woman scientist in a lab", 3, 0)
+    assert [(c["text"], c["fixed"].get("gender"), c["fixed"].get("race")) for c in plan.clusters] == [
+        ("black woman scientist", "female", "Black")]
+    assert all(re.fullmatch(r"an? [\w -]*black woman scientist in a lab", p.prompt) for p in plan.prompts)
+
+
+@pytest.mark.parametrize("prompt", ["pixel art, a giant skeleton king on a throne", "a cat chef cooking pasta"])
+def test_a_role_that_is_no_human_is_not_diversified(planner, prompt):
+    assert not planner.plan(prompt, 2, 0).clusters
+
+
+@pytest.mark.parametrize("prompt, people", [
+    ("close-up of a doctor's hands tying surgical knots", ["doctor"]),  # the owner of hands is there
+    ("a dog walker with six dogs in the park", ["dog walker"]),          # a job with animals is human
+    ("a medieval knight kneeling before a witch", ["medieval knight", "witch"]),
+    ("a cowboy roping a calf at a rodeo", ["cowboy"]),
+])
+def test_people_the_lexicon_finds(planner, prompt, people):
+    plan = planner.plan(prompt, 1, 0)
+    assert [c["text"] for c in plan.clusters] == people
+
+
+def test_people_benchmark_scores_the_development_set(tmp_path):
+    """benchmarks/people.py over people_dev.csv: labels valid, precision and recall kept."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "people.py"
+    result = json.loads(subprocess.run([sys.executable, str(script), "--json"], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert result["prompts"] == 200 and result["people"]["labeled"] == 165
+    assert result["precision"] >= 0.95 and result["recall"] >= 0.95
+    bad = tmp_path / "bad.csv"
+    bad.write_text("prompt,people\na photo of a cat,nurse\n", encoding="utf-8")
+    failed = subprocess.run([sys.executable, str(script), "--data", str(bad)], capture_output=True, text=True)
+    assert failed.returncode != 0 and f"{bad}:2: people: 'nurse' is not in the prompt" in failed.stderr

@@ -53,6 +53,9 @@ RACE_WORDS = {
     "pakistani": "Asian", "bangladeshi": "Asian", "indonesian": "Asian", "malaysian": "Asian",
     "peruvian": "Latino-Hispanic", "argentinian": "Latino-Hispanic", "cuban": "Latino-Hispanic",
     "moroccan": "Middle Eastern", "saudi": "Middle Eastern", "israeli": "Middle Eastern",
+    "inuit": None, "maori": None, "sami": None, "navajo": None, "cherokee": None, "hawaiian": None, "samoan": None,
+    "tongan": None, "fijian": None, "polynesian": None, "tibetan": "Asian", "mongolian": "Asian", "nepali": "Asian",
+    "nepalese": "Asian", "sri lankan": "Asian", "burmese": "Asian", "cambodian": "Asian", "taiwanese": "Asian",
 }
 # Capitalised words that begin places, brands and titles, not people's names.
 NOT_NAMES = {
@@ -180,6 +183,11 @@ class _Hit:
     form: str
 
 
+# After "a doctor's", the parts of a person that show one in the picture.
+_BODY_AFTER = re.compile(r"\s+(?:\w+\s+)?(?:hands?|fingers?|face|eyes?|back|arms?|legs?|feet|foot|hair|head|"
+                         r"shoulders?|lips|mouth|smile|silhouette|reflection|profile|portrait|body)\b", re.IGNORECASE)
+
+
 def _nouns(prompt: str) -> list[_Hit]:
     """Person nouns by longest match over 1- to 3-word windows (a dictionary lookup, no regex)."""
     forms = lexicon()
@@ -194,8 +202,13 @@ def _nouns(prompt: str) -> list[_Hit]:
             if any(g.strip() for g in gaps):
                 continue
             form = " ".join(t.group(0).lower() for t in window)
-            if form in forms:
-                hits.append(_Hit(window[0].start(), window[-1].end(), form))
+            # "a doctor's hands": the doctor, without the "'s" (the token regex keeps "'")
+            owner = form.removesuffix("'s").removesuffix("'") if form.endswith(("'s", "s'")) else form
+            if owner != form and not _BODY_AFTER.match(prompt, window[-1].end()):
+                owner = form  # "a teacher's desk in an empty classroom": no teacher
+            if form in forms or owner in forms:
+                hits.append(_Hit(window[0].start(), window[-1].end() - len(form) + len(owner),
+                                 form if form in forms else owner))
                 i += size
                 break
         else:
@@ -459,9 +472,12 @@ def _names(prompt: str, public_figures: Iterable[str],
 
 # A clause ends at punctuation: the words before it modify no noun after it.
 _CLAUSE_BREAK = re.compile(r"[,;:.!?()\[\]{}|\n]")
-#: Characters and titles whose person noun is no one to diversify ("wonder woman",
-#: "blade runner style"): a character is as fixed as a named person.
-CHARACTERS = (
+#: Characters, titles and things whose name holds a person noun, no one to diversify
+#: ("wonder woman", "blade runner style", "a german shepherd"): a character is as
+#: fixed as a named person.
+NOT_PEOPLE = (
+    "german shepherd", "australian shepherd", "grandfather clock", "secretary bird", "pilot whale", "pilot fish",
+    "gingerbread man", "gingerbread men", "burger king", "roadside diner", "snow angel", "sand dollar",
     "wonder woman", "iron man", "ant man", "ant-man", "spider man", "spider woman", "bat man", "he man", "he-man",
     "pac man", "pac-man", "rain man", "mad men", "blade runner", "black widow", "snow white", "sleeping beauty",
     "the little mermaid", "the invisible man", "the elephant man", "the old man and the sea", "the tin man",
@@ -471,8 +487,72 @@ CHARACTERS = (
     "the mandalorian", "the witcher", "the terminator", "the joker", "the little prince", "prince of persia",
     "the last samurai", "the night king", "the dark knight", "the pied piper", "peter pan", "the scream",
 )
-_CHARACTERS = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(c) for c in sorted(CHARACTERS, key=len, reverse=True))
+_NOT_PEOPLE = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(c) for c in sorted(NOT_PEOPLE, key=len, reverse=True))
                          + r")(?![\w-])", re.IGNORECASE)
+
+
+_QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|\b(?:says|saying|reads|reading|words?|text|titled|caption(?:ed)?)'
+                     r"\s*:?\s*['‘][^'’\n]*(?:['’](?!\w)|$)", re.IGNORECASE)
+_NONE_BEFORE = re.compile(r"\b(?:no|without)\s+$", re.IGNORECASE)
+#: Nouns that make the person noun before them a modifier: "guide dog", "astronaut
+#: suit", "passenger seat", "pedestrian bridge", "nurse shark", "student loan".
+COMPOUND_HEADS = (
+    "dog", "seat", "suit", "bridge", "hat", "helmet", "uniform", "costume", "outfit", "boots", "shoes",
+    "jacket", "vest", "badge", "shark", "ant", "bee", "fish", "car", "truck", "van", "boat", "ship", "plane", "house",
+    "office", "desk", "room", "station", "school", "academy", "license", "licence", "loan", "card", "statue",
+    "figurine", "doll", "toy", "mask", "gear", "kit", "bag", "backpack", "logo", "icon", "emoji", "sticker",
+    "party", "day", "appreciation", "lounge", "cabin", "quarters", "camp", "village", "entrance", "exam", "lane",
+    "restroom", "bathroom", "toilet", "locker", "ID", "id", "glove", "gloves", "boot", "cap", "armor", "armour",
+    "sword", "flag", "jersey", "knife", "pie", "wharf", "chair",
+    # animals ("a baby dragon", "a mother bear") and anatomy ("the human heart")
+    "dragon", "bear", "cub", "bird", "cat", "kitten", "puppy", "horse", "pony", "elephant", "lion", "tiger", "wolf",
+    "deer", "monkey", "whale", "dolphin", "penguin", "owl", "duck", "goat", "sheep", "pig", "cow", "chick", "robot",
+    "heart", "brain", "skull", "skeleton", "anatomy", "cell", "tooth", "teeth", "bone", "organ", "body", "skin",
+    "fight", "battle",
+)
+_COMPOUND_AFTER = re.compile(r"(?:\s+|-)(?:" + "|".join(COMPOUND_HEADS) + r")s?\b|-(?:themed|shaped|style)\b",
+                             re.IGNORECASE)
+
+
+#: Words that make the role after them no human: "a giant skeleton king", "a cat chef".
+NOT_HUMAN = (
+    "skeleton", "zombie", "robot", "android", "cyborg", "alien", "vampire", "ghost", "elf", "orc", "goblin",
+    "undead", "demon", "lizard", "frog", "cat", "dog", "fox", "wolf", "bear", "rabbit", "bunny", "mouse", "rat",
+    "monkey", "ape", "penguin", "owl", "dragon", "snowman", "mannequin", "lego", "teddy", "raccoon", "hamster",
+    "squirrel", "otter", "hedgehog", "badger", "duck", "pig", "cow", "sheep", "goat", "horse", "lion", "tiger",
+    "panda", "koala", "sloth", "turtle", "octopus", "shark", "bird", "chicken", "puppy", "kitten", "gingerbread",
+    "plush", "toy", "puppet", "doll", "mushroom", "bee", "ant", "insect", "bug", "slime", "pumpkin",
+)
+#: Roles that work with animals, human however they begin: "a dog walker", "a lion tamer".
+ANIMAL_JOBS = {"walker", "trainer", "groomer", "sitter", "breeder", "owner", "catcher", "handler", "keeper", "rider",
+               "tamer", "hunter", "herder", "shepherd", "farmer", "charmer", "whisperer", "lover", "vet"}
+_NOT_HUMAN_BEFORE = re.compile(r"\b(?:" + "|".join(NOT_HUMAN) + r")s? $", re.IGNORECASE)
+
+
+#: Common describing words that no suffix marks ("a blind man", "an old woman").
+ADJECTIVES = {
+    "old", "young", "tall", "short", "big", "small", "little", "tiny", "huge", "blind", "deaf", "happy", "sad",
+    "angry", "pretty", "cute", "brave", "strong", "wise", "kind", "proud", "busy", "fat", "thin", "slim", "skinny",
+    "bald", "rich", "poor", "sick", "ill", "good", "bad", "great", "nice", "fine", "lone", "lonely", "shy", "calm",
+    "quiet", "loud", "smart", "cool", "warm", "cold", "wet", "dry", "new", "real", "main", "fit", "pregnant",
+    "handsome", "elegant", "modern", "vintage", "ancient", "medieval", "futuristic", "retro", "stern", "wild",
+    "bored", "tired", "weary", "fierce", "gentle", "grumpy", "jolly", "mysterious", "famous", "legendary",
+    "heroic", "noble", "royal", "female", "male", "single", "lead", "head", "chief", "senior", "junior",
+    "happy", "pretty", "angry", "busy", "grumpy", "jolly", "sleepy", "scary", "creepy", "funny", "silly", "hairy",
+    "curly", "sweaty", "dirty", "muddy", "chubby", "messy", "cheeky", "nerdy", "geeky", "scruffy", "lucky",
+    "healthy", "wealthy", "heavy", "lazy", "crazy", "ugly", "elegant", "brilliant", "confident", "athletic",
+    "energetic", "enthusiastic", "gothic", "exotic", "iconic", "romantic", "realistic", "eccentric", "stoic",
+    "majestic", "artistic", "academic", "authentic",
+}
+# Adjective endings; not "-y" ("chemistry", "army") nor "-ic" ("music"), and not "-al":
+# a kind ("a medical doctor") goes after age and race, as a noun's kind does.
+_ADJECTIVE_END = re.compile(r"(?:ful|ous|ive|able|ible|less|ish|ed|ing|est|ly)$")
+
+
+def _describes(word: str) -> bool:
+    """A word that describes (an adjective, most likely), not one that names a kind."""
+    w = word.lower()
+    return w in ADJECTIVES or len(w) > 3 and bool(_ADJECTIVE_END.search(w)) or "-" in w
 
 
 def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[str],
@@ -484,9 +564,25 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
     names = _names(prompt, public_figures, extra_names)
     clusters: list[Cluster] = []
     lowered = prompt.lower()
-    characters = [c.span() for c in _CHARACTERS.finditer(prompt)]
-    for m in _nouns(prompt):
-        if any(s <= m.start < e for s, e, _, _ in names) or any(s <= m.start < e for s, e in characters):
+    # no people: characters and things named after people, words in quotes (text to
+    # draw: a sign saying "Joe's Diner", a shirt that says 'Best Mom Ever')
+    elsewhere = [c.span() for c in _NOT_PEOPLE.finditer(prompt)] + [q.span() for q in _QUOTED.finditer(prompt)]
+    hits = _nouns(prompt)
+    for k, m in enumerate(hits):
+        if any(s <= m.start < e for s, e, _, _ in names) or any(s <= m.start < e for s, e in elsewhere):
+            continue
+        if _COMPOUND_AFTER.match(prompt, m.end):  # "a guide dog", "an astronaut suit": no person
+            continue
+        if any(0 <= s - m.end <= 1 for s, _e, _n, _sc in names):  # "my classmate Aiden Park": a named person
+            continue
+        if k + 1 < len(hits) and prompt[m.end:hits[k + 1].start] == " ":
+            continue  # "a woman scientist": one person, the scientist (the woman fixes her gender)
+        first = k  # the first of the person nouns in a row that ends here ("Raccoon Pirate Captain")
+        while first and prompt[hits[first - 1].end:hits[first].start] == " ":
+            first -= 1
+        if _NOT_HUMAN_BEFORE.search(prompt, 0, hits[first].start) and m.form not in ANIMAL_JOBS:  # "a cat chef"
+            continue
+        if _NONE_BEFORE.search(prompt, 0, m.start):  # "no humans", "without people": a tag for nobody
             continue
         noun, plural = lexicon()[m.form]
         fixed: dict[str, str | None] = {}
@@ -494,6 +590,11 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
             fixed["gender"] = noun.gender
         if noun.age:
             fixed["age"] = noun.age
+        if k and prompt[hits[k - 1].end:m.start] == " ":
+            before_noun = lexicon()[hits[k - 1].form][0]
+            for attr, value in (("gender", before_noun.gender), ("age", before_noun.age)):
+                if value:
+                    fixed.setdefault(attr, value)
         # Modifiers: the words between the determiner (or clause start) and the noun.
         left = prompt[: m.start]
         words = list(_TOKEN.finditer(left))[-5:]
@@ -536,7 +637,14 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
             group = re.search(r"\b(" + "|".join(GROUP_WORDS) + r")\s+of\s+$", before)
             if group:
                 plural, count = True, 0
+        # The values go after the describing words and before the nouns that say what
+        # kind of role it is: "a friendly middle-aged Asian sushi chef", not "a friendly
+        # sushi middle-aged Asian chef".
         insert_at = m.start
+        for w in reversed(modifiers):
+            if _describes(w.group(0)) or any(s <= w.start() < e for s, e, _a, _t in attr_words):
+                break
+            insert_at = w.start()
         clusters.append(Cluster(
             id=f"p{len(clusters)}", text=prompt[(modifiers[0].start() if modifiers else m.start):m.end],
             start=modifiers[0].start() if modifiers else m.start, end=m.end, noun=noun,
