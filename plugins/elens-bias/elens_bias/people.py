@@ -442,7 +442,7 @@ def _capitalised_names(prompt: str) -> list[tuple[int, int]]:
         if words[-1] in CREDIT_ENDS:  # "Akira Kurosawa Style" in Title Case
             continue
         start, end = run[0][0], run[-1][1]
-        before = prompt[:run_start]
+        before = prompt[prompt.rfind(" ", 0, max(0, run_start - 40)) + 1:run_start]  # whole words just before
         if (words[0] not in TITLES and (_PLACE_BEFORE.search(before) or _QUOTED_BEFORE.search(before))) \
                 or _credited(prompt, run_start, end) or _credited_clause(prompt, run_start, end):
             continue
