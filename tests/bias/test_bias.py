@@ -11,7 +11,7 @@ from PIL import Image
 from elens import Measurement, OptionsError, Signal
 from elens.bias import apportion, gender_imbalance, imbalance, imbalance_for, report
 from elens_bias.faces import FaceCheck, age_stage
-from elens_bias.people import lexicon
+from elens_bias.vocabulary import lexicon
 from elens_bias.planner import PeoplePlanner
 
 ROLES = [line.strip() for line in open(__file__.replace("test_bias.py", "roles_200.txt")) if line.strip()]
@@ -98,7 +98,7 @@ def test_named_people_are_exempt_and_reported(planner):
     ("my professor Dr. Elaine Foster at her desk", ["Dr. Elaine Foster"]),  # a title and its full stop
     ("my teacher Mrs Lopez covered in garbage", ["Mrs Lopez"]),             # a title makes one word a name
     ("Queen Elizabeth waving from a balcony", ["Queen Elizabeth"]),
-    ("a dinner party with Jane Austen and Mark Twain", ["Jane Austen", "Mark Twain"]),
+    ("a dinner party with Jane Austen and Oscar Wilde", ["Jane Austen", "Oscar Wilde"]),
     ("a woman attacked by Kelly Doyle in a car park", ["Kelly Doyle"]),     # "attacked by" is no credit
     ("A Portrait Of Greta Thunberg, Golden Hour", ["Greta Thunberg"]),      # Title Case around a name
 ])
@@ -462,3 +462,35 @@ def test_people_benchmark_scores_the_development_set(tmp_path):
     bad.write_text("prompt,people\na photo of a cat,nurse\n", encoding="utf-8")
     failed = subprocess.run([sys.executable, str(script), "--data", str(bad)], capture_output=True, text=True)
     assert failed.returncode != 0 and f"{bad}:2: people: 'nurse' is not in the prompt" in failed.stderr
+
+
+@pytest.mark.parametrize("prompt, texts", [
+    ("doctor examines patient", ["doctor", "examines patient"]),  # no insertion reaches over the doctor
+    ("a man meets woman at the station", ["man", "meets woman"]),
+    ("parents cook dinner", ["parents"]),                          # a verb after its subject is no cook
+    ("a woman cooks dinner", ["woman"]),
+    ("two teachers guide students", ["two teachers", "guide students"]),
+    ("twin brothers blowing out candles", ["twin brothers"]),
+    ("a woman sheep herder on a hill", ["woman sheep herder"]),
+    ("talking to another doctor", ["doctor"]),
+    ("A Man Walking His Dog In The Rain", ["Man"]),                # a person noun is no given name
+    ("art by Kate Baker", []),                                     # nor is an artist's surname a baker
+    ("a doctor who is exhausted after a shift", ["doctor"]),       # "Doctor Who" only as written
+])
+def test_clusters_of_everyday_sentences(planner, prompt, texts):
+    plan = planner.plan(prompt, 2, 0)
+    assert [c["text"] for c in plan.clusters] == texts
+    for p in plan.prompts:  # every word of the prompt is still there, once and in order (articles fixed)
+        written = [w for w in prompt.lower().split() if w not in ("a", "an")]
+        rewritten = re.findall(r"[\w'-]+", p.prompt.split(";")[0].lower())
+        assert [w for w in rewritten if w in written] == written, p.prompt
+
+
+@pytest.mark.parametrize("prompt, name", [
+    ("students laughing at Jake Morrison", "Jake Morrison"),       # "at" may aim at someone
+    ("a dog peeing on Ryan Cooper", "Ryan Cooper"),
+    ("a photo of Jake Morrison painting", "Jake Morrison"),
+    ("an embarrassing photo at a party, Jake Morrison", "Jake Morrison"),
+])
+def test_people_a_prompt_aims_at_are_named(planner, prompt, name):
+    assert [s.label for s in planner.plan(prompt, 1, 0).signals] == [name]
