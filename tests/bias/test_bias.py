@@ -101,6 +101,7 @@ def test_named_people_are_exempt_and_reported(planner):
     ("a dinner party with Jane Austen and Oscar Wilde", ["Jane Austen", "Oscar Wilde"]),
     ("a woman attacked by Kelly Doyle in a car park", ["Kelly Doyle"]),     # "attacked by" is no credit
     ("A Portrait Of Greta Thunberg, Golden Hour", ["Greta Thunberg"]),      # Title Case around a name
+    ("Coach Reyes shouting at the team", ["Coach Reyes"]),
 ])
 def test_capitalised_names_are_people(planner, prompt, names):
     plan = planner.plan(prompt, 1, 0)
@@ -474,6 +475,7 @@ def test_people_benchmark_scores_the_development_set(tmp_path):
     ("a woman sheep herder on a hill", ["woman sheep herder"]),
     ("talking to another doctor", ["doctor"]),
     ("A Man Walking His Dog In The Rain", ["Man"]),                # a person noun is no given name
+    ("A Professor Giving A Lecture", ["Professor"]),               # nor is a role before a word a title
     ("art by Kate Baker", []),                                     # nor is an artist's surname a baker
     ("a doctor who is exhausted after a shift", ["doctor"]),       # "Doctor Who" only as written
 ])

@@ -103,10 +103,11 @@ def _misspelt(prompt: str, names: tuple[str, ...]) -> list[tuple[int, int, str, 
     return found
 
 
-#: Words before a name that make it one: "Mrs Lopez", "Dr. Elaine Ford", "Coach Reyes".
+#: Words before a name that make it one: "Mrs Lopez", "Dr. Elaine Ford", "Coach Reyes"
+#: (a role among them only before a word that is no English word or a given name).
 TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "aunt", "auntie", "uncle",
           "coach", "officer", "detective", "sergeant", "sgt", "rev", "reverend", "president", "senator",
-          "governor", "mayor", "judge", "pastor"}
+          "governor", "mayor", "judge", "pastor", "doctor", "nurse", "captain"}
 #: Titles that also begin other names ("Queen Anne style", "Lady Liberty"): a given name must follow.
 GIVEN_NAME_TITLES = {"king", "queen", "prince", "princess", "lady", "lord"}
 #: The last word of a place's, a building's, an event's or a firm's name, seldom a surname's.
@@ -270,6 +271,8 @@ def names_as_written(prompt: str) -> tuple[list[tuple[int, int]], list[tuple[int
         start, end = run[0][0], run[-1][1]
         if len(words) < 2:
             continue
+        if words[0] in lexicon() and words[1] not in given and _is_word(words[1]):
+            continue  # a role in Title Case: "A Professor Giving A Lecture" ("Coach Reyes" is a name)
         if words[0] not in TITLES and (
                 words[-1] in NOT_NAME_ENDS or words[-1] in CREDIT_ENDS  # "Sydney Opera House", "Akira Kurosawa Style"
                 # "Olive Garden", "Ruby Slippers" (and "Will Smith", whom a policy lists)
