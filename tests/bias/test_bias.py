@@ -406,10 +406,13 @@ def test_the_person_before_a_compound_is_still_diversified(planner):
     assert all(p.prompt.endswith(" man walking with his guide dog") for p in plan.prompts)
 
 
-def test_an_ethnic_group_fixes_race(planner):
-    plan = planner.plan("an Inuit hunter on sea ice", 2, 0)
-    assert plan.clusters[0]["fixed"]["race"] is None and "race" not in plan.clusters[0]["open"]
-    assert all("Inuit" in p.prompt and "race" not in p.assigned["p0"] for p in plan.prompts)
+@pytest.mark.parametrize("prompt, word, race", [("an Inuit hunter on sea ice", "Inuit", None),
+                                                 ("a quechua woman with a llama", "quechua", None),
+                                                 ("a maasai warrior at dawn", "maasai", "Black")])
+def test_an_ethnic_group_fixes_race(planner, prompt, word, race):
+    plan = planner.plan(prompt, 2, 0)
+    assert plan.clusters[0]["fixed"]["race"] == race and "race" not in plan.clusters[0]["open"]
+    assert all(word in p.prompt and "race" not in p.assigned["p0"] for p in plan.prompts)
 
 
 @pytest.mark.parametrize("prompt, before, kind", [

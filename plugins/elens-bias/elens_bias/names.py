@@ -196,7 +196,7 @@ def _words() -> frozenset[str]:
 
 def _credited(prompt: str, start: int, end: int) -> bool:
     """The name at ``start:end`` is credited for a style, alone or in a list of names."""
-    before = prompt[max(0, start - 200):start]
+    before = prompt[max(0, start - 200):start]  # room for a list of a few credited names
     listed = _CREDIT_LIST.search(before)  # the names before it in the same list
     if _CREDITED_BEFORE.search(before[:listed.start()] if listed else before) or _CREDITED_AFTER.match(prompt, end):
         return True
@@ -215,6 +215,7 @@ def _is_name_word(word: str) -> bool:
         and word.lower() not in NOT_NAMES and word.lower() not in RUN_BREAKERS
 
 
+# What separates the tags of a prompt (not a full stop: "Dr. Ford" is one tag)
 _CLAUSE_EDGE = re.compile(r"[,;|\n]")
 
 
@@ -279,7 +280,8 @@ def names_as_written(prompt: str) -> tuple[list[tuple[int, int]], list[tuple[int
                 or words[0] not in GIVEN_NAME_TITLES and words[0] in _words() and all(_is_word(w) for w in words[1:])):
             not_people.append((start, end))
             continue
-        before = prompt[prompt.rfind(" ", 0, max(0, run_start - 40)) + 1:run_start]  # whole words just before
+        # the few whole words just before the run (a place's preposition, a quote mark)
+        before = prompt[prompt.rfind(" ", 0, max(0, run_start - 40)) + 1:run_start]
         if (words[0] not in TITLES and (_PLACE_BEFORE.search(before) or _QUOTED_BEFORE.search(before))) \
                 or _credited(prompt, run_start, end) or _credited_clause(prompt, run_start, end):
             not_people.append((start, end))

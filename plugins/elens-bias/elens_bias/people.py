@@ -229,6 +229,7 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
         first = k  # the first of the person nouns that make this one ("Raccoon Pirate Captain")
         while first - 1 in into:
             first -= 1
+        # the few whole words before ("a giant skeleton", "no"), not the whole prompt before
         near = prompt[prompt.rfind(" ", 0, max(0, hits[first].start - 40)) + 1:hits[first].start]
         if _NOT_HUMAN_BEFORE.search(near) and m.form not in ANIMAL_JOBS:  # "a cat chef"
             continue
@@ -247,7 +248,7 @@ def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[s
                     fixed.setdefault(attr, value)
         # Modifiers: the words between the determiner (or clause start) and the noun.
         left = prompt[: m.start]
-        words = list(_TOKEN.finditer(left))[-5:]
+        words = list(_TOKEN.finditer(left))[-5:]  # a noun phrase's modifiers are few
         det_start = None
         modifiers: list[re.Match] = []
         following = m.start

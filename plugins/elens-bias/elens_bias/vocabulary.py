@@ -52,6 +52,9 @@ RACE_WORDS = {
     "inuit": None, "maori": None, "sami": None, "navajo": None, "cherokee": None, "hawaiian": None, "samoan": None,
     "tongan": None, "fijian": None, "polynesian": None, "tibetan": "Asian", "mongolian": "Asian", "nepali": "Asian",
     "nepalese": "Asian", "sri lankan": "Asian", "burmese": "Asian", "cambodian": "Asian", "taiwanese": "Asian",
+    "hmong": "Asian", "uyghur": "Asian", "maasai": "Black", "masai": "Black", "zulu": "Black", "yoruba": "Black",
+    "igbo": "Black", "somali": "Black", "bedouin": "Middle Eastern", "kurdish": "Middle Eastern",
+    "berber": None, "quechua": None, "aymara": None, "romani": None, "roma": None,
 }
 # Capitalised words that begin places, brands and titles, not people's names.
 NOT_NAMES = {
