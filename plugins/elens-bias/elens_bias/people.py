@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .names import named_people, names_as_written
+from .names import _ARTICLE_BEFORE, named_people, names_as_written
 from .vocabulary import (AGE_WORDS, DETERMINERS, GENDER_WORDS, GROUP_WORDS, NUMBERS, PRONOUNS, RACE_WORDS,
                          Noun, _TOKEN, lexicon)
 
@@ -184,16 +184,17 @@ PHRASE_STARTS = {"of", "with", "and", "or", "by", "for", "to", "at", "in", "on",
                  "first", "second", "third", "last", "next", "only"}
 
 
+_KIND_GAP = re.compile(r" (?:" + "|".join(COMPOUND_HEADS) + r") ", re.IGNORECASE)
+
+
 def _one_person(prompt: str, a: _Hit, b: _Hit) -> bool:
     """Person nouns ``a`` and ``b`` are one person (or group), ``b``: "a woman
     scientist", "a woman sheep herder" (one kind-word between them), "twin brothers";
     not "a woman cooks", "parents cook" (a verb)."""
     gap = prompt[a.end:b.start]
-    if gap != " " and not re.fullmatch(r" (?:" + "|".join(COMPOUND_HEADS) + r") ", gap, re.IGNORECASE):
+    if gap != " " and not _KIND_GAP.fullmatch(gap) or lexicon()[a.form][1]:
         return False
-    if lexicon()[a.form][1]:
-        return False
-    return not lexicon()[b.form][1] or not re.search(r"\b(?:a|an)\s+$", prompt[max(0, a.start - 4):a.start], re.I)
+    return not lexicon()[b.form][1] or not _ARTICLE_BEFORE.search(prompt, max(0, a.start - 4), a.start)
 
 
 def find_clusters(prompt: str, attributes: list[str], public_figures: Iterable[str],
