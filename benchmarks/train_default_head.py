@@ -27,7 +27,7 @@ DATA = HERE / "data"
 OUT = HERE.parent / "plugins" / "elens-text" / "elens_text" / "heads" / "default.safetensors"
 #: (file, split) the heads learn from; None: every row of the file
 SOURCES = [("prompts.csv", "train"), ("dev.csv", None), ("dev2.csv", None), ("dev3.csv", None),
-           ("dev4.csv", None), ("dev5.csv", None), ("probe.csv", None), ("captions.csv", None)]
+           ("dev4.csv", None), ("dev5.csv", None), ("dev6.csv", None), ("probe.csv", None), ("captions.csv", None)]
 CATEGORIES = ("sexual", "violence", "shocking", "illegal", "self_harm", "hate", "harassment")
 
 
