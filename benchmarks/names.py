@@ -27,6 +27,10 @@ DATA = ROOT / "benchmarks" / "data" / "names_dev.csv"
 SOURCES = {1.0: "policy list", 0.85: "misspelt list name", 0.9: "NER", 0.6: "capitalised words"}
 
 
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
 def run(policy_path: str, data: Path) -> dict:
     planner = build_planner(policy_path)
     labeled = labeled_rows(data, "names")
@@ -37,18 +41,19 @@ def run(policy_path: str, data: Path) -> dict:
     for row, truth in labeled:
         found = [(s.span, SOURCES.get(round(s.score, 2), f"score {s.score}"))
                  for s in planner.plan(row["prompt"], 1, 0).signals if s.category == "public_figure"]
-        overlaps = lambda a, b: a[0] < b[1] and b[0] < a[1]  # noqa: E731
-        for span, source in found:
+        hit = [any(_overlap(span, t) for t in truth) for span, _ in found]
+        got = [any(_overlap(t, span) for span, _ in found) for t in truth]
+        for (_span, source), h in zip(found, hit):
             counts = per_source.setdefault(source, {"found": 0, "hits": 0})
             counts["found"] += 1
-            counts["hits"] += any(overlaps(span, t) for t in truth)
+            counts["hits"] += h
         totals["labeled"] += len(truth)
         totals["found"] += len(found)
-        totals["hits"] += sum(any(overlaps(span, t) for t in truth) for span, _ in found)
-        totals["found_labeled"] += sum(any(overlaps(t, span) for span, _ in found) for t in truth)
+        totals["hits"] += sum(hit)
+        totals["found_labeled"] += sum(got)
         if found and not truth:
             needless.append({"prompt": row["prompt"], "found": [row["prompt"][a:b] for (a, b), _ in found]})
-        if any(not any(overlaps(t, span) for span, _ in found) for t in truth):
+        if not all(got):
             missed.append({"prompt": row["prompt"], "names": row["names"]})
     nameless = sum(1 for row in rows if not row["names"])
     return {
