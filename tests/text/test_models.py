@@ -555,6 +555,64 @@ def test_fast_engines_match_transformers(engine):
     assert np.abs(one_by_one - fast).max() < 1e-5  # batching does not change a row
 
 
+def _gpu_policy(tmp_path, options: str):
+    path = tmp_path / "gpu.yaml"
+    path.write_text("elens: 1\nextends: builtin:default\nmetadata: {name: gpu, version: '1'}\n"
+                    "pipeline:\n  text_checks:\n    - plugin: semantic\n"
+                    f"      options: {{categories: [sexual], {options}}}\n")
+    return path
+
+
+def _no_cuda() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("options,message", [
+    ("engine: onnxruntime, device: cuda", "the onnxruntime engine runs on the CPU only; use engine torch on cuda"),
+    pytest.param("device: cuda", "cuda: torch sees no CUDA GPU on this machine (use cpu or auto)",
+                 marks=pytest.mark.skipif("not _no_cuda()", reason="this machine has a GPU")),
+])
+def test_semantic_device_that_cannot_run_is_a_policy_error(tmp_path, options, message):
+    """A device the model cannot run on stops ``elens check`` with one line naming the
+    policy file, its line and the option, before any prompt is read."""
+    from elens.cli import build_cli
+
+    policy = _gpu_policy(tmp_path, options)
+    result = CliRunner().invoke(build_cli(), ["check", "--policy", str(policy), "a cat on a sofa"])
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line == f"elens: error: {policy}:7: pipeline.text_checks[0].options.device: {message}", line
+
+
+@pytest.mark.skipif("not _no_cuda()", reason="auto takes the GPU on this machine")
+def test_semantic_device_auto_without_a_gpu_runs_onnxruntime_on_the_cpu(tmp_path):
+    from elens.policy import load_policy
+
+    check = SemanticCheck({"categories": ["sexual"], "device": "auto"}, load_policy(_gpu_policy(tmp_path, "device: auto")))
+    assert (check.embedder.device, check.embedder.engine_used) == ("cpu", "onnxruntime")
+    assert score(check, "a naked woman posing seductively on a bed, photo", "sexual") > 0.5
+
+
+@pytest.mark.skipif("_no_cuda()", reason="needs a CUDA GPU (run on a GPU machine)")
+def test_semantic_check_on_cuda_matches_the_cpu(default_policy):
+    """On a GPU the torch engine gives the CPU's embeddings, and the check its findings."""
+    import numpy as np
+
+    from elens_text.embed import Embedder
+
+    prompts = ["a naked woman lying on a bed", "a cat", "", "a long prompt " * 80,
+               "a man stabbing another man in a dark alley"]
+    gpu = Embedder(device="cuda")
+    assert (gpu.device, gpu.engine_used) == ("cuda", "torch")
+    assert np.abs(gpu(prompts) - Embedder()(prompts)).max() < 1e-4
+    on_gpu = SemanticCheck({"device": "cuda"}, default_policy)
+    for prompt in prompts:
+        cpu = {s.category: s.score for s in SemanticCheck({}, default_policy).check([prompt])[0]}
+        assert {s.category: pytest.approx(s.score, abs=1e-3) for s in on_gpu.check([prompt])[0]} == cpu
+
+
 def test_onnx_runs_pad_only_near_lengths():
     """Texts share an ONNX Runtime run when padding them costs less than another run:
     the two views of a disguised prompt go together, a short text never waits for a

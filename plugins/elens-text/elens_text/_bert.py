@@ -35,14 +35,14 @@ def plain_bert_config(path: Path) -> dict[str, Any]:
 
 
 class BertEncoder:
-    def __init__(self, path: str | Path, max_length: int = 128):
+    def __init__(self, path: str | Path, max_length: int = 128, device: str = "cpu"):
         import torch
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
         path = Path(path)
         cfg = plain_bert_config(path)
-        sd = load_file(str(path / "model.safetensors"))
+        sd = load_file(str(path / "model.safetensors"), device=device)
         sd = {k.removeprefix("bert."): v for k, v in sd.items()}
         self.heads = int(cfg["num_attention_heads"])
         self.layers = int(cfg["num_hidden_layers"])

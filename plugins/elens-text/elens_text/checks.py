@@ -107,6 +107,10 @@ class SemanticCheck:
     reports it; these hold one check to a stricter bar than the others, or keep it from
     refusing on its own (the default policy's heads report at most 0.9, as a lexicon
     hit does: a revision, not a refusal).
+
+    ``device`` runs the model on a GPU (``cuda``; ``auto`` takes one when torch sees
+    it) with the torch engine; the default is ONNX Runtime on the CPU. Two checks with
+    the same model, engine and device share one copy of it and its recent embeddings.
     """
 
     options_schema = {
@@ -121,6 +125,7 @@ class SemanticCheck:
             "batch_size": {"type": "integer", "minimum": 1},
             "model_path": {"type": "string"},
             "engine": {"enum": ["onnxruntime", "torch", "transformers"]},
+            "device": {"type": "string", "description": "cpu (default), auto (cuda when present), cuda, cuda:1, mps"},
             "low": {"type": "number"},
             "high": {"type": "number"},
             "min_probability": {"type": "number", "minimum": 0, "maximum": 1},
@@ -145,7 +150,11 @@ class SemanticCheck:
             # a head's weights mean something only on the embeddings they were trained on
             raise OptionsError("model_path", f"{head} was trained on the package's own MiniLM; "
                                              "leave model_path out, or train a head for this model")
-        self.embedder = Embedder(model_path, int(options.get("batch_size", 64)), options.get("engine", "onnxruntime"))
+        try:
+            self.embedder = Embedder(model_path, int(options.get("batch_size", 64)), options.get("engine"),
+                                     str(options.get("device", "cpu")))
+        except ValueError as exc:
+            raise OptionsError("device", str(exc)) from None
         self.low, self.high = float(options.get("low", 0.25)), float(options.get("high", 0.75))
         self.min_probability = float(options.get("min_probability", 0.0))
         self.max_score = float(options.get("max_score", 1.0))
@@ -207,7 +216,9 @@ class SemanticCheck:
         files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else [folder]
         # The folder itself and how embeddings are made (pooling, token window) are part
         # of the key: two fine-tuned models can have files of the same sizes and times.
-        key = files_key(files, str(folder), self.embedder.engine_used, EMBEDDING_FORMAT, *texts)
+        # A GPU's arithmetic differs from the CPU's in the last bits: its own entry.
+        where = () if self.embedder.device == "cpu" else (self.embedder.device,)
+        key = files_key(files, str(folder), self.embedder.engine_used, *where, EMBEDDING_FORMAT, *texts)
         path = None if key is None else cache_dir() / f"semantic-prototypes-{key}.npz"
         arrays = cached_arrays(path, lambda: {"embeddings": seeded_embeddings(self.embedder, texts)},
                                valid=lambda a: "embeddings" in a and a["embeddings"].shape[0] == len(texts))

@@ -9,7 +9,11 @@ Three engines compute the same embeddings (mean-pooled, unit length):
 - ``transformers``: ``AutoTokenizer``/``AutoModel`` with ``local_files_only=True``.
 
 ``onnxruntime`` and ``torch`` fall back to ``transformers`` for a model folder they do
-not support. Either way the model loads once per process, folder and engine.
+not support. Either way the model loads once per process, folder, engine and device.
+
+``device`` puts the model on an accelerator (``cuda``, ``cuda:1``, ``mps``) for the
+torch and transformers engines; ONNX Runtime runs here on the CPU only. ``auto`` is
+``cuda`` when torch sees a GPU, else the CPU.
 
 The embeddings of the last ``CACHE_TEXTS`` texts are kept per model: two checks that
 read the same prompt through the same model (the default policy's zero-shot check and
@@ -38,13 +42,13 @@ EMBEDDING_FORMAT = f"mean-pooled, L2-normalised, {MAX_TOKENS} tokens"
 #: (texts, batch size) -> (texts x dim) float32 numpy array, rows of unit length
 Encode = Callable[[Sequence[str], int], Any]
 
-#: (folder, engine asked for) -> (encode, engine that runs it)
-_models: dict[tuple[str, str], tuple[Encode, str]] = {}
+#: (folder, engine asked for, device) -> (encode, engine that runs it)
+_models: dict[tuple[str, str, str], tuple[Encode, str]] = {}
 _lock = threading.Lock()
 #: texts whose embeddings are kept, per model (384 floats each, 1.5 MB, and the texts)
 CACHE_TEXTS = 1024
-#: (folder, engine that runs it) -> text -> its embedding, least recently used first
-_recent: dict[tuple[str, str], OrderedDict[str, Any]] = {}
+#: (folder, engine that runs it, device) -> text -> its embedding, least recently used first
+_recent: dict[tuple[str, str, str], OrderedDict[str, Any]] = {}
 _recent_lock = threading.Lock()
 
 
@@ -59,7 +63,29 @@ def _pool(hidden: Any, mask: Any) -> Any:
 
     mask = mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    return torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+
+
+def resolve_device(device: str, engine: str | None) -> tuple[str, str]:
+    """The device and engine that ``device`` and ``engine`` (None: the default) come
+    to; ValueError naming what cannot run."""
+    device = device or "cpu"
+    if engine is not None and engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+    if engine == "onnxruntime":
+        if device not in ("cpu", "auto"):
+            raise ValueError(f"the onnxruntime engine runs on the CPU only; use engine torch on {device}")
+        return "cpu", engine
+    if device != "cpu":
+        import torch
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"{device}: torch sees no CUDA GPU on this machine (use cpu or auto)")
+        elif device == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("mps: torch sees no Apple GPU on this machine (use cpu or auto)")
+    return device, engine or ("onnxruntime" if device == "cpu" else "torch")
 
 
 def _in_padded_batches(run: Callable[[Sequence[str]], Any]) -> Encode:
@@ -78,28 +104,29 @@ def _in_padded_batches(run: Callable[[Sequence[str]], Any]) -> Encode:
     return encode
 
 
-def _load_onnxruntime(path: str) -> Encode:
+def _load_onnxruntime(path: str, device: str) -> Encode:
     from ._bert_onnx import OnnxEncoder
 
     return OnnxEncoder(path, MAX_TOKENS)
 
 
-def _load_torch(path: str) -> Encode:
+def _load_torch(path: str, device: str) -> Encode:
     import torch
 
     from ._bert import BertEncoder
 
-    encoder = BertEncoder(path, MAX_TOKENS)
+    encoder = BertEncoder(path, MAX_TOKENS, device)
 
     def run(texts: Sequence[str]) -> Any:
         with torch.inference_mode():
             ids, mask = encoder.encode(texts)
+            ids, mask = ids.to(device), mask.to(device)
             return _pool(encoder(ids, mask), mask)
 
     return _in_padded_batches(run)
 
 
-def _load_transformers(path: str) -> Encode:
+def _load_transformers(path: str, device: str) -> Encode:
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -107,11 +134,11 @@ def _load_transformers(path: str) -> Encode:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    model = AutoModel.from_pretrained(path, local_files_only=True).eval().to(device)
     limit = min(MAX_TOKENS, getattr(model.config, "max_position_embeddings", None) or MAX_TOKENS)
 
     def run(texts: Sequence[str]) -> Any:
-        enc = tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        enc = tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt").to(device)
         with torch.inference_mode():
             return _pool(model(**enc).last_hidden_state, enc["attention_mask"])
 
@@ -129,36 +156,37 @@ def forget_recent() -> None:
             recent.clear()
 
 
-def _load(path: str, engine: str) -> tuple[Encode, str]:
-    """The folder's encoder for ``engine`` and the engine that runs it (transformers
-    when the fast engines do not implement the folder's model)."""
+def _load(path: str, engine: str, device: str) -> tuple[Encode, str]:
+    """The folder's encoder for ``engine`` on ``device`` and the engine that runs it
+    (transformers when the fast engines do not implement the folder's model)."""
     with _lock:
-        if (path, engine) not in _models:
+        if (path, engine, device) not in _models:
             from ._bert import UnsupportedModel
 
             try:
-                _models[(path, engine)] = (_LOADERS[engine](path), engine)
+                _models[(path, engine, device)] = (_LOADERS[engine](path, device), engine)
             except UnsupportedModel as exc:
                 log.warning("embedding_engine_fallback", engine=engine, used="transformers", reason=str(exc))
-                if (path, "transformers") not in _models:
-                    _models[(path, "transformers")] = (_load_transformers(path), "transformers")
-                _models[(path, engine)] = _models[(path, "transformers")]
-        return _models[(path, engine)]
+                if (path, "transformers", device) not in _models:
+                    _models[(path, "transformers", device)] = (_load_transformers(path, device), "transformers")
+                _models[(path, engine, device)] = _models[(path, "transformers", device)]
+        return _models[(path, engine, device)]
 
 
 class Embedder:
     """Mean-pooled, L2-normalised sentence embeddings, computed in batches of ``batch_size``."""
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 64, engine: str = "onnxruntime"):
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+    def __init__(self, model_path: str | Path | None = None, batch_size: int = 64, engine: str | None = None,
+                 device: str = "cpu"):
+        #: where the model runs (``auto`` resolved) and the engine asked for (None: onnxruntime
+        #: on the CPU, torch elsewhere); ValueError for a pair that cannot run
+        self.device, self.engine = resolve_device(device, engine)
         self.path = str(model_path or default_model_path())
         self.batch_size = batch_size
-        self.engine = engine
         #: the engine that computes the embeddings: ``engine``, or transformers after a fallback
-        self._run, self.engine_used = _load(self.path, engine)
+        self._run, self.engine_used = _load(self.path, self.engine, self.device)
         with _recent_lock:
-            self._recent = _recent.setdefault((self.path, self.engine_used), OrderedDict())
+            self._recent = _recent.setdefault((self.path, self.engine_used, self.device), OrderedDict())
 
     def __call__(self, texts: Sequence[str]) -> Any:
         import numpy as np
