@@ -14,7 +14,12 @@ To add a section, write another ``bench_*`` function. One CPU thread unless
 - generation: the ``diffusers`` backend on the tiny random pipeline (noise, no
   weights) at 512x512, per image, alone and in a batch of 4. Its networks are tiny
   (latents are 1/8 of the image side, as in Stable Diffusion), so this measures the
-  pipeline's fixed costs at 512x512, not a real model's.
+  pipeline's fixed costs at 512x512, not a real model's. ``--generation sd15``
+  instead builds Stable Diffusion 1.5's architecture (860M-parameter UNet, its VAE
+  and CLIP ViT-L/14 text encoder) with random weights, saves it, and loads the
+  folder through the backend (``from_pretrained``, float16 on a GPU): the time of a
+  real SD 1.5 model, whose weights cannot be had offline. Meant for a GPU
+  (``--device cuda --steps 25``); on a CPU a step takes seconds.
 - clip: the ``clip-concepts`` check with the default policy's concepts on a
   randomly initialised open_clip backbone of the named architecture (``ViT-B-32``
   by default; Ethical-Lens uses ``ViT-L-14``): the weights' values do not change
@@ -36,9 +41,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import argparse  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 SIZE = 512
@@ -92,7 +99,12 @@ def bench_generation(args: argparse.Namespace) -> list[dict]:
     _torch_setup(args)
     os.environ.setdefault("ELENS_CACHE", tempfile.mkdtemp(prefix="elens-bench-"))
     policy = load_policy("builtin:default")
-    options = {"model": "tiny-random", "steps": args.steps, "width": SIZE, "height": SIZE, "device": args.device}
+    model, label, build_ms = "tiny-random", "tiny", 0.0
+    if args.generation == "sd15":
+        start = time.perf_counter()
+        model, label = _random_sd15(tempfile.mkdtemp(prefix="elens-bench-sd15-"), args.device), "SD 1.5 size"
+        build_ms = (time.perf_counter() - start) * 1000
+    options = {"model": model, "steps": args.steps, "width": SIZE, "height": SIZE, "device": args.device}
     start = time.perf_counter()
     backend, _ = default_registry().build("backend", ("pipeline", "backend"),
                                           {"plugin": "diffusers", "options": options}, policy)
@@ -104,12 +116,58 @@ def bench_generation(args: argparse.Namespace) -> list[dict]:
             _sync(args.device)
         return call
 
-    note = f"tiny random SD, {args.steps} steps, {args.device}"
-    return [
-        {"name": "generate (tiny, 1/call)", **timed(run(1), args.runs), "load_ms": round(load_ms), "note": note},
-        {"name": "generate (tiny, 4/call)", **timed(run(4), max(1, args.runs // 2), per=4), "load_ms": None,
+    dtype = str(backend.pipe.unet.dtype).replace("torch.", "")
+    note = f"random {label} pipeline, {args.steps} steps, {dtype}, {args.device}"
+    if build_ms:
+        note += f" (built and saved in {build_ms / 1000:.0f} s, not counted)"
+    rows = [
+        {"name": f"generate ({label}, 1/call)", **timed(run(1), args.runs), "load_ms": round(load_ms), "note": note},
+        {"name": f"generate ({label}, 4/call)", **timed(run(4), max(1, args.runs // 2), per=4), "load_ms": None,
          "note": note},
     ]
+    if model != "tiny-random":
+        shutil.rmtree(Path(model).parent, ignore_errors=True)  # gigabytes of random weights
+    return rows
+
+
+def _random_sd15(folder: str, device: str) -> str:
+    """Stable Diffusion 1.5's architecture with random weights, saved to ``folder`` (float16 on a GPU).
+
+    The configs are SD 1.5's (runwayml/stable-diffusion-v1-5): its UNet, its VAE and
+    CLIP ViT-L/14's text encoder. The tokenizer is the tiny pipeline's stand-in (every
+    prompt is padded to 77 tokens either way, so the text encoder's work is the same).
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from elens_diffusers.tiny import _write_tokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    on = device if device.startswith("cuda") else "cpu"
+    with torch.device(on):  # random init of 1B parameters is seconds on a GPU, a minute on one core
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+                            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                            latent_channels=4, sample_size=512)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+            max_position_embeddings=77, vocab_size=49408, projection_dim=768, hidden_act="quick_gelu"))
+    path = Path(folder)
+    _write_tokenizer(path / "vocab")
+    tokenizer = CLIPTokenizer(str(path / "vocab" / "vocab.json"), str(path / "vocab" / "merges.txt"),
+                              model_max_length=77)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    if on != "cpu":
+        pipe = pipe.to(torch.float16)
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+    pipe.save_pretrained(path / "pipeline")
+    return str(path / "pipeline")
 
 
 def bench_clip(args: argparse.Namespace) -> list[dict]:
@@ -258,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed calls per row (after a warm-up)")
     parser.add_argument("--device", default="cpu", help="cpu (one thread), cuda, mps")
     parser.add_argument("--steps", type=int, default=4, help="denoising steps for generation")
+    parser.add_argument("--generation", default="tiny", choices=["tiny", "sd15"],
+                        help="tiny random pipeline, or SD 1.5's architecture with random weights")
     parser.add_argument("--clip-model", default="ViT-B-32", help="open_clip architecture for the clip section")
     parser.add_argument("--json", action="store_true", help="one JSON object: {rows: [...], settings: {...}}")
     args = parser.parse_args(argv)

@@ -2,11 +2,13 @@
 
     .venv/bin/python benchmarks/text_quality.py                 # the shipped default policy
     .venv/bin/python benchmarks/text_quality.py --policy my.yaml --json
+    .venv/bin/python benchmarks/text_quality.py --device cuda   # the semantic checks' model on a GPU
 
 Each text check the policy names is built once through the plugin registry (the
 time that takes is the load time), then every test prompt goes through the checks
-one prompt at a time on one CPU thread; the checks' signals are judged against the
-policy's thresholds exactly as the pipeline's first text round does. Reported:
+one prompt at a time on one CPU thread (with ``--device``, the semantic checks' model
+on that device); the checks' signals are judged against the policy's thresholds
+exactly as the pipeline's first text round does. Reported:
 
 - per category: precision and recall at the policy's thresholds (a prompt counts for
   category C when a triggered finding names C), on plain prompts;
@@ -79,7 +81,9 @@ def load_rows(path: Path, split: str) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f) if r["split"] == split]
 
 
-def build_checks(policy, only: set[str] | None = None):
+def build_checks(policy, only: set[str] | None = None, device: str | None = None):
+    """The policy's text checks, each with its load time; ``device`` overrides where the
+    semantic checks run their model (their ``device`` option)."""
     from elens.plugins import Registry, make_manager
 
     registry = Registry(make_manager())
@@ -88,8 +92,11 @@ def build_checks(policy, only: set[str] | None = None):
     for i, entry in enumerate(policy.pipeline.get("text_checks") or []):
         if only and entry.get("plugin") not in only:
             continue
+        entry = dict(entry)
+        if device and entry.get("plugin") == "semantic":
+            entry["options"] = {**(entry.get("options") or {}), "device": device}
         start = time.perf_counter()
-        component, info = registry.build("text_check", ("pipeline", "text_checks", i), dict(entry), policy)
+        component, info = registry.build("text_check", ("pipeline", "text_checks", i), entry, policy)
         checks.append((component, info, time.perf_counter() - start))
     return checks
 
@@ -111,12 +118,12 @@ def _names(checks) -> list[str]:
     return [i if ids.count(i) == 1 else f"{i}#{ids[:k + 1].count(i)}" for k, i in enumerate(ids)]
 
 
-def run(policy_path: str, data: Path, split: str, only: set[str] | None = None) -> dict:
+def run(policy_path: str, data: Path, split: str, only: set[str] | None = None, device: str | None = None) -> dict:
     from elens.judge import judge_signal
     from elens.policy import load_policy
 
     policy = load_policy(policy_path)
-    checks = build_checks(policy, only)
+    checks = build_checks(policy, only, device)
     for component, _info, _ in checks:  # warm-up: first calls allocate caches
         component.check(["a warm up prompt about a cat"])
     rows = load_rows(data, split)
@@ -312,11 +319,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checks", help="comma-separated check ids to keep (default: all the policy names)")
     ap.add_argument("--lens", action="store_true",
                     help="also run every prompt end to end through elens.Lens.check_prompt (slower)")
+    ap.add_argument("--device", help="run the semantic checks' model here (cuda, auto): their device option")
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
     ap.add_argument("--show-errors", action="store_true", help="list missed prompts and false alarms")
     args = ap.parse_args(argv)
     only = {c.strip() for c in args.checks.split(",") if c.strip()} if args.checks else None
-    result = run(args.policy, args.data, args.split, only)
+    result = run(args.policy, args.data, args.split, only, args.device)
+    if args.device:
+        result["device"] = args.device
     result["targets"] = verdict(result)
     if args.lens:
         result["lens"] = run_lens(args.policy, args.data, args.split)
