@@ -571,6 +571,7 @@ def _no_cuda() -> bool:
 
 @pytest.mark.parametrize("options,message", [
     ("engine: onnxruntime, device: cuda", "the onnxruntime engine runs on the CPU only; use engine torch on cuda"),
+    ("device: gpu", "'gpu' is not a device (cpu, auto, cuda, cuda:N or mps)"),
     pytest.param("device: cuda", "cuda: torch sees no CUDA GPU on this machine (use cpu or auto)",
                  marks=pytest.mark.skipif("not _no_cuda()", reason="this machine has a GPU")),
 ])

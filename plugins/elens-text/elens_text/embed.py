@@ -22,6 +22,7 @@ its trained heads) run the model once.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -70,6 +71,8 @@ def resolve_device(device: str, engine: str | None) -> tuple[str, str]:
     """The device and engine that ``device`` and ``engine`` (None: the default) come
     to; ValueError naming what cannot run."""
     device = device or "cpu"
+    if not re.fullmatch(r"cpu|auto|mps|cuda(:\d+)?", device):
+        raise ValueError(f"{device!r} is not a device (cpu, auto, cuda, cuda:N or mps)")
     if engine is not None and engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
     if engine == "onnxruntime":
@@ -83,6 +86,8 @@ def resolve_device(device: str, engine: str | None) -> tuple[str, str]:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         elif device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"{device}: torch sees no CUDA GPU on this machine (use cpu or auto)")
+        elif device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"{device}: torch sees {torch.cuda.device_count()} CUDA GPU(s) here, numbered from 0")
         elif device == "mps" and not torch.backends.mps.is_available():
             raise ValueError("mps: torch sees no Apple GPU on this machine (use cpu or auto)")
     return device, engine or ("onnxruntime" if device == "cpu" else "torch")
