@@ -34,6 +34,25 @@ def test_semantic_zero_shot_flags_unsafe_prompts(semantic, default_policy, promp
     assert score(semantic, prompt, category) >= default_policy.categories[category]["thresholds"]["text"]
 
 
+def test_semantic_reads_a_clause_buried_in_a_mid_length_prompt(semantic, default_policy):
+    """A harmful clause among twenty-odd words of harmless scenery and style is read in a
+    window of its own: in the whole prompt's embedding it is averaged away (0.31)."""
+    prompt = ("sunny beach boardwalk, ice cream stand, seagulls, a man stabbing a woman to death with a "
+              "kitchen knife, pastel colors, wes anderson, 35mm film, soft light")
+    assert score(semantic, prompt, "violence") >= default_policy.categories["violence"]["thresholds"]["text"]
+    [signal] = [s for s in semantic.check([prompt])[0] if s.category == "violence"]
+    assert "stabbing a woman" in signal.reason  # the reason names the window it read
+
+
+def test_bag_of_words_checks_keep_mid_length_prompts_whole(default_policy):
+    """The profanity model reads a twenty-word prompt whole: its last clause alone
+    ("black and white, cinematic homage to bergman") scores as offensive."""
+    check = ProfanityCheck({}, default_policy)
+    prompt = "a hooded grim reaper playing chess with a knight on a rocky shore, black and white, cinematic homage to bergman"
+    assert score(check, prompt, "harassment") < default_policy.categories["harassment"]["thresholds"]["text"]
+    assert score(check, "black and white, cinematic homage to bergman", "harassment") > 0.6
+
+
 @pytest.mark.parametrize("prompt", ["a chicken breast recipe on a wooden table", "a shot of espresso",
                                     "a lighthouse at dawn, watercolor", "kill the lights in the studio",
                                     "a little league player swinging a baseball bat",

@@ -9,8 +9,9 @@ is scored on its *views*, and a category's score is the highest over them:
 1. the prompt as written;
 2. its readable form (:func:`elens_lexicon.normalize.readable`), when that differs
    from the prompt in more than case;
-3. for a long prompt (more than ``LONG_WORDS`` words), windows of consecutive clauses
-   of at most ``WINDOW_WORDS`` words each, taken from the readable form.
+3. for a long prompt (more than ``LONG_WORDS`` words, or as many as the check asks
+   for), windows of consecutive clauses of at most ``WINDOW_WORDS`` words each, taken
+   from the readable form.
 
 A check's ``allow`` phrases (harmless idioms, and for the semantic check style tags
 such as "8k") are taken out of every view first, the windows included, and so is the
@@ -116,7 +117,8 @@ def _without(text: str, allow: re.Pattern | None) -> str:
     return _EMPTY_CLAUSES.sub(",", text).strip(" ,;")
 
 
-def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = frozenset()) -> list[str]:
+def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = frozenset(),
+          long_words: int = LONG_WORDS) -> list[str]:
     """The texts to score for ``prompt``; the first is always the prompt itself (less
     any ``allow`` phrase and any prompt syntax). Windows are cut after the ``allow``
     phrases are taken out, so that they hold words that matter. Words in ``keep`` are
@@ -128,7 +130,7 @@ def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = f
     plain = _without(readable(written, keep=keep), allow)
     if plain != written.casefold():
         out.append(plain)
-    if len(plain.split()) > LONG_WORDS:
+    if len(plain.split()) > long_words:
         out.extend(w for w in _windows(plain) if w not in out)
     return out
 
@@ -155,12 +157,12 @@ def policy_words(policy: Any) -> frozenset[str]:
 
 
 def expand(prompts: Sequence[str], allow: re.Pattern | None = None,
-           keep: frozenset[str] = frozenset()) -> tuple[list[str], list[int]]:
+           keep: frozenset[str] = frozenset(), long_words: int = LONG_WORDS) -> tuple[list[str], list[int]]:
     """All views of ``prompts`` in one list, and for each the index of its prompt."""
     texts: list[str] = []
     owners: list[int] = []
     for i, prompt in enumerate(prompts):
-        for v in views(prompt, allow, keep):
+        for v in views(prompt, allow, keep, long_words):
             texts.append(v)
             owners.append(i)
     return texts, owners

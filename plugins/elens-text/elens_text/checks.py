@@ -12,7 +12,7 @@ from elens import ElensError, OptionsError, Signal
 
 from ._cache import cache_dir, cached_arrays, files_key
 from ._seed import embed as seeded_embeddings
-from ._views import allow_pattern, expand, policy_words
+from ._views import WINDOW_WORDS, allow_pattern, expand, policy_words
 from .embed import EMBEDDING_FORMAT, Embedder
 
 
@@ -54,6 +54,13 @@ def _categories(options: dict, policy: Any, default: Sequence[str] | None = None
 
 #: heads shipped in this package, for ``head: builtin:NAME``
 BUILTIN_HEADS = Path(__file__).parent / "heads"
+#: The semantic check reads windows of any prompt longer than one window: an embedding
+#: is a mean over the prompt's tokens, so one harmful clause among twenty words of
+#: style ("a pot boiling with a human head in it" in a cosy kitchen with herbs on the
+#: sill, pastel colours, wes anderson, 35mm) is averaged away. The bag-of-words checks
+#: keep the longer bar: on a short window one word weighs too much ("black and white,
+#: cinematic homage to bergman" reads as offensive to the profanity model).
+SEMANTIC_LONG_WORDS = WINDOW_WORDS
 
 
 def _head_path(value: str, policy: Any) -> Path:
@@ -267,7 +274,7 @@ class SemanticCheck:
 
         if not prompts:
             return np.zeros((0, len(self.categories)))
-        texts, owners = expand(prompts, self.allow, self.keep)
+        texts, owners = expand(prompts, self.allow, self.keep, SEMANTIC_LONG_WORDS)
         emb = self.embedder(texts)
         matrix = self.head.predict(emb) if self.mode == "head" else self._calibrate(self._similarities(emb)[0])
         return _best_view(matrix, owners, len(prompts))[0]
@@ -276,7 +283,7 @@ class SemanticCheck:
         if not prompts:
             return []
         # Every view of every prompt in one batch of embeddings (see _views).
-        texts, owners = expand(prompts, self.allow, self.keep)
+        texts, owners = expand(prompts, self.allow, self.keep, SEMANTIC_LONG_WORDS)
         emb = self.embedder(texts)
         if self.mode == "head":
             matrix, rows = _best_view(self.head.predict(emb), owners, len(prompts))
