@@ -134,13 +134,12 @@ def _random_sd15(folder: str, device: str) -> str:
     """Stable Diffusion 1.5's architecture with random weights, saved to ``folder`` (float16 on a GPU).
 
     The configs are SD 1.5's (runwayml/stable-diffusion-v1-5): its UNet, its VAE and
-    CLIP ViT-L/14's text encoder. The tokenizer is the tiny pipeline's stand-in (every
-    prompt is padded to 77 tokens either way, so the text encoder's work is the same).
+    CLIP ViT-L/14's text encoder; tokenizer and scheduler are the tiny pipeline's.
     """
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from elens_diffusers.tiny import _write_tokenizer
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from elens_diffusers.tiny import save_pipeline
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     on = device if device.startswith("cuda") else "cpu"
     with torch.device(on):  # random init of 1B parameters is seconds on a GPU, a minute on one core
@@ -152,22 +151,9 @@ def _random_sd15(folder: str, device: str) -> str:
         text_encoder = CLIPTextModel(CLIPTextConfig(
             hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
             max_position_embeddings=77, vocab_size=49408, projection_dim=768, hidden_act="quick_gelu"))
-    path = Path(folder)
-    _write_tokenizer(path / "vocab")
-    tokenizer = CLIPTokenizer(str(path / "vocab" / "vocab.json"), str(path / "vocab" / "merges.txt"),
-                              model_max_length=77)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
     if on != "cpu":
-        pipe = pipe.to(torch.float16)
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.disable_progress_bar()
-    pipe.save_pretrained(path / "pipeline")
-    return str(path / "pipeline")
+        unet, vae, text_encoder = (m.to(torch.float16) for m in (unet, vae, text_encoder))
+    return str(save_pipeline(Path(folder) / "pipeline", unet, vae, text_encoder))
 
 
 def bench_clip(args: argparse.Namespace) -> list[dict]:

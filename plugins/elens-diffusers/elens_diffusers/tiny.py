@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 TINY_ID = "tiny-random"
 #: What the audit log records for images from the tiny pipeline.
@@ -72,13 +73,24 @@ def _tiny_modules():
 def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
     """Build and save a tiny random SD pipeline in ``directory``; returns the folder."""
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
-    from transformers import CLIPTokenizer
 
-    directory = Path(directory)
     with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
         torch.manual_seed(seed)
         unet, vae, text_encoder = _tiny_modules()
+    return save_pipeline(directory, unet, vae, text_encoder)
+
+
+def save_pipeline(directory: str | os.PathLike, unet: Any, vae: Any, text_encoder: Any) -> Path:
+    """A Stable Diffusion pipeline of these networks, with the stand-in tokenizer (every
+    prompt is padded to 77 tokens either way) and a DDIM scheduler, saved in
+    ``directory`` with ``save_pretrained``; returns the folder. The benchmarks use it
+    for random networks of a real model's size."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+    from transformers import CLIPTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    directory = Path(directory)
     with tempfile.TemporaryDirectory() as vocab_dir:
         _write_tokenizer(Path(vocab_dir))
         tokenizer = CLIPTokenizer(f"{vocab_dir}/vocab.json", f"{vocab_dir}/merges.txt", model_max_length=77)
@@ -88,9 +100,6 @@ def build_tiny_pipeline(directory: str | os.PathLike, seed: int = 0) -> Path:
         unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     pipe.save_pretrained(directory)
