@@ -7,7 +7,7 @@ development prompts.
 The heads are trained on prompts no benchmark scores (benchmarks/data/README.md, "The
 default policy's trained heads"): the train split of ``prompts.csv`` and the
 development sets, plain prompts only, in the seven categories the heads score or
-``safe``. ``prompts.csv``'s test split, ``heldout.csv`` and ``heldout2.csv`` are never
+``safe``. ``prompts.csv``'s test split and the ``heldout*.csv`` files are never
 read. The training itself is ``elens train text-head``, the command an organization
 uses on its own prompts.
 """

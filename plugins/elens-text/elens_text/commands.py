@@ -1,4 +1,5 @@
-"""``elens train text-head``: fit per-category heads on an organization's labeled prompts."""
+"""``elens train text-head``: fit per-category heads on an organization's labeled prompts;
+``elens examples screen``: try candidate examples for the zero-shot check on them."""
 
 from __future__ import annotations
 
@@ -60,3 +61,64 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
                                "embedding_model": model_path or MODEL_ID}))
     else:
         click.echo(f"{out}: heads for {', '.join(categories)} from {len(prompts)} prompts")
+
+
+@click.group("examples")
+def examples() -> None:
+    """Work on the examples of a policy's zero-shot semantic check."""
+
+
+@examples.command("screen")
+@click.option("-p", "--policy", envvar="ELENS_POLICY", default="builtin:default", show_default=True,
+              help="Policy file (or builtin:NAME) whose zero-shot semantic check takes the examples.")
+@click.option("--candidates", required=True, type=click.Path(dir_okay=False),
+              help="CSV with category,example: the examples you consider adding.")
+@click.option("--prompts", "prompt_files", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="CSV with prompt,category (category 'safe' or a category id); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def screen_command(policy: str, candidates: str, prompt_files: tuple[str, ...], as_json: bool) -> None:
+    """Say, for each candidate example, which safe prompts it would flag and which
+    prompts of its category it would newly catch, before it goes into the policy.
+
+    The first zero-shot semantic check of the policy's text checks is used, with the
+    policy's thresholds, counterexamples and calibration. A candidate is OK when it
+    lifts no safe prompt over its category's threshold. Exit status 1 when a candidate
+    is not OK (so a policy's CI can run it), 2 on bad input.
+    """
+    import json
+
+    from elens import InputError
+    from elens.policy import load_policy
+
+    from .checks import SemanticCheck
+    from .heads import read_labeled_csv
+    from .screen import read_candidates, screen
+
+    loaded = load_policy(policy)
+    entries = [e for e in loaded.pipeline.get("text_checks") or []
+               if e.get("plugin") == "semantic" and (e.get("options") or {}).get("mode", "zero-shot") == "zero-shot"]
+    if not entries:
+        raise InputError(f"{loaded.source}: pipeline.text_checks: no zero-shot semantic check to screen examples for")
+    check = SemanticCheck(dict(entries[0].get("options") or {}), loaded)
+    wanted = read_candidates(candidates, check.categories)
+    prompts: list[str] = []
+    labels: list[str] = []
+    for path in prompt_files:
+        p, lab = read_labeled_csv(path)
+        prompts += p
+        labels += lab
+    thresholds = {c: float((loaded.categories[c].get("thresholds") or {}).get("text", 1.0)) for c in check.categories}
+    results = screen(check, thresholds, wanted, prompts, labels)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], ensure_ascii=False))
+    else:
+        for r in results:
+            top = f"highest safe {r.highest_safe[1]:.2f}" if r.highest_safe else "no safe prompts"
+            click.echo(f"{'ok  ' if r.ok else 'FLAG'} {r.category} {r.example!r}: {top}; "
+                       f"catches {len(r.caught)} of the {r.missed} {r.category} prompts missed now")
+            for prompt, score in r.lifted:
+                click.echo(f"       flags safe {prompt!r} ({score:.2f} >= {r.threshold:.2f})")
+            for prompt in r.caught:
+                click.echo(f"       catches {prompt!r}")
+    if not all(r.ok for r in results):
+        raise SystemExit(1)

@@ -7,7 +7,6 @@ Its metadata names the categories and the embedding model.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from elens import ElensError, InputError
+
+from ._csv import read_rows
 
 _CATEGORY_ID = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -64,32 +65,17 @@ def load_head(path: str | Path) -> Head:
 
 def read_labeled_csv(path: str | Path) -> tuple[list[str], list[str]]:
     """Rows of ``prompt,category``; a bad row is a one-line error naming file and line."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if not reader.fieldnames or not {"prompt", "category"} <= set(reader.fieldnames):
-                raise InputError(f"{path}:1: header: the CSV needs the columns prompt and category")
-            prompts, labels = [], []
-            for row in reader:
-                line = reader.line_num
-                prompt, category = (row.get("prompt") or "").strip(), (row.get("category") or "").strip()
-                if not prompt:
-                    raise InputError(f"{path}:{line}: prompt: empty")
-                if not category:
-                    raise InputError(f"{path}:{line}: category: empty (use 'safe' for a safe prompt)")
-                if not _CATEGORY_ID.fullmatch(category):
-                    raise InputError(f"{path}:{line}: category: {category!r} is not a category id ([a-z][a-z0-9_]*)")
-                prompts.append(prompt)
-                labels.append(category)
-    except csv.Error as exc:
-        raise InputError(f"{path}:{reader.line_num}: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from None
-    if not prompts:
-        raise InputError(f"{path}: no rows")
+    prompts, labels = [], []
+    for line, row in read_rows(path, ("prompt", "category")):
+        prompt, category = row["prompt"], row["category"]
+        if not prompt:
+            raise InputError(f"{path}:{line}: prompt: empty")
+        if not category:
+            raise InputError(f"{path}:{line}: category: empty (use 'safe' for a safe prompt)")
+        if not _CATEGORY_ID.fullmatch(category):
+            raise InputError(f"{path}:{line}: category: {category!r} is not a category id ([a-z][a-z0-9_]*)")
+        prompts.append(prompt)
+        labels.append(category)
     return prompts, labels
 
 

@@ -25,6 +25,7 @@ def register_prompt_revisers(register):
 
 @hookimpl
 def register_commands(cli):
-    from .commands import train
+    from .commands import examples, train
 
     cli.add_command(train)
+    cli.add_command(examples)
