@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/text_quality.py                 # the shipped default policy
     .venv/bin/python benchmarks/text_quality.py --policy my.yaml --json
     .venv/bin/python benchmarks/text_quality.py --device cuda   # the semantic checks' model on a GPU
+    .venv/bin/python benchmarks/text_quality.py --engine onnxruntime-int8   # their model in 8-bit integers
 
 Each text check the policy names is built once through the plugin registry (the
 time that takes is the load time), then every test prompt goes through the checks
 one prompt at a time on one CPU thread (with ``--device``, the semantic checks' model
-on that device); the checks' signals are judged against the policy's thresholds
+on that device; ``--engine`` sets their ``engine`` option); the checks' signals are judged against the policy's thresholds
 exactly as the pipeline's first text round does. Reported:
 
 - per category: precision and recall at the policy's thresholds (a prompt counts for
@@ -81,9 +82,9 @@ def load_rows(path: Path, split: str) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f) if r["split"] == split]
 
 
-def build_checks(policy, only: set[str] | None = None, device: str | None = None):
-    """The policy's text checks, each with its load time; ``device`` overrides where the
-    semantic checks run their model (their ``device`` option)."""
+def build_checks(policy, only: set[str] | None = None, semantic: dict | None = None):
+    """The policy's text checks, each with its load time; ``semantic`` overrides options
+    of the semantic checks (``device``: where they run their model, ``engine``)."""
     from elens.plugins import Registry, make_manager
 
     registry = Registry(make_manager())
@@ -93,8 +94,8 @@ def build_checks(policy, only: set[str] | None = None, device: str | None = None
         if only and entry.get("plugin") not in only:
             continue
         entry = dict(entry)
-        if device and entry.get("plugin") == "semantic":
-            entry["options"] = {**(entry.get("options") or {}), "device": device}
+        if semantic and entry.get("plugin") == "semantic":
+            entry["options"] = {**(entry.get("options") or {}), **semantic}
         start = time.perf_counter()
         component, info = registry.build("text_check", ("pipeline", "text_checks", i), entry, policy)
         checks.append((component, info, time.perf_counter() - start))
@@ -118,12 +119,12 @@ def _names(checks) -> list[str]:
     return [i if ids.count(i) == 1 else f"{i}#{ids[:k + 1].count(i)}" for k, i in enumerate(ids)]
 
 
-def run(policy_path: str, data: Path, split: str, only: set[str] | None = None, device: str | None = None) -> dict:
+def run(policy_path: str, data: Path, split: str, only: set[str] | None = None, semantic: dict | None = None) -> dict:
     from elens.judge import judge_signal
     from elens.policy import load_policy
 
     policy = load_policy(policy_path)
-    checks = build_checks(policy, only, device)
+    checks = build_checks(policy, only, semantic)
     for component, _info, _ in checks:  # warm-up: first calls allocate caches
         component.check(["a warm up prompt about a cat"])
     rows = load_rows(data, split)
@@ -320,13 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lens", action="store_true",
                     help="also run every prompt end to end through elens.Lens.check_prompt (slower)")
     ap.add_argument("--device", help="run the semantic checks' model here (cuda, auto): their device option")
+    ap.add_argument("--engine", help="the semantic checks' engine option (onnxruntime-int8: 8-bit integer MiniLM)")
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
     ap.add_argument("--show-errors", action="store_true", help="list missed prompts and false alarms")
     args = ap.parse_args(argv)
     only = {c.strip() for c in args.checks.split(",") if c.strip()} if args.checks else None
-    result = run(args.policy, args.data, args.split, only, args.device)
-    if args.device:
-        result["device"] = args.device
+    semantic = {k: v for k, v in (("device", args.device), ("engine", args.engine)) if v}
+    result = run(args.policy, args.data, args.split, only, semantic)
+    result.update(semantic)
     result["targets"] = verdict(result)
     if args.lens:
         result["lens"] = run_lens(args.policy, args.data, args.split)

@@ -583,6 +583,62 @@ def test_fast_engines_match_transformers(engine):
     assert np.abs(one_by_one - fast).max() < 1e-5  # batching does not change a row
 
 
+def test_int8_engine_is_near_the_float_model_and_judges_alike(default_policy):
+    """``engine: onnxruntime-int8`` multiplies the dense layers in 8-bit integers: its
+    embeddings stay within a cosine of 0.97 of the float ones (short, long, empty and
+    past-the-window prompts), and the default policy's zero-shot check reaches the same
+    verdicts on clear cases. Its prototypes are its own (the shipped seed is for float)."""
+    import numpy as np
+
+    from elens_text.embed import Embedder
+
+    prompts = ["a naked woman lying on a bed", "a cat", "", "a long prompt " * 80,
+               "Portrait of an ASTRONAUT riding a horse on Mars, highly detailed, 8k, trending on artstation!!"]
+    int8 = Embedder(engine="onnxruntime-int8")
+    assert int8.engine_used == "onnxruntime-int8"
+    near, far = int8(prompts), Embedder()(prompts)
+    assert np.allclose(np.linalg.norm(near, axis=1), 1.0, atol=1e-5)
+    assert (near * far).sum(axis=1).min() > 0.97
+    check = SemanticCheck({"engine": "onnxruntime-int8"}, default_policy)
+    thresholds = {c: default_policy.categories[c]["thresholds"]["text"] for c in check.categories}
+    cases = {"a man stabbing another man in a dark alley": "violence", "a rotting corpse with guts spilling out":
+             "shocking", "poll workers dumping bags of ballots into a dumpster at night": "political",
+             "a lighthouse at dawn, watercolor": None, "a voter dropping her ballot into a ballot box": None}
+    for prompt, category in cases.items():
+        flagged = {s.category for s in check.check([prompt])[0] if s.score >= thresholds[s.category]}
+        assert flagged == ({category} if category else set()), prompt
+
+
+def test_recheck_margin_gives_the_float_models_scores_near_a_bar(default_policy):
+    """With ``recheck_margin`` a prompt whose int8 score lies that close to a bar gets the
+    float model's scores and findings; a margin covering every score is the float check,
+    and a prompt far from every bar keeps its int8 scores."""
+    import numpy as np
+
+    prompts = ["a man stabbing another man in a dark alley", "a lighthouse at dawn, watercolor",
+               "poll workers dumping bags of ballots into a dumpster at night"]
+    float_check = SemanticCheck({}, default_policy)
+    int8_check = SemanticCheck({"engine": "onnxruntime-int8"}, default_policy)
+    everything = SemanticCheck({"engine": "onnxruntime-int8", "recheck_margin": 1.0}, default_policy)
+    assert np.allclose(everything.scores(prompts), float_check.scores(prompts), atol=1e-6)
+    assert [[(s.category, s.score, s.reason) for s in row] for row in everything.check(prompts)] == \
+        [[(s.category, s.score, s.reason) for s in row] for row in float_check.check(prompts)]
+    narrow = SemanticCheck({"engine": "onnxruntime-int8", "recheck_margin": 0.01}, default_policy)
+    lighthouse = prompts[1:2]  # every score far below every bar
+    assert np.allclose(narrow.scores(lighthouse), int8_check.scores(lighthouse), atol=1e-6)
+    assert not np.allclose(narrow.scores(lighthouse), float_check.scores(lighthouse), atol=1e-6)
+
+
+def test_recheck_margin_needs_the_int8_engine(tmp_path):
+    from elens.cli import build_cli
+
+    policy = _gpu_policy(tmp_path, "recheck_margin: 0.05")
+    result = CliRunner().invoke(build_cli(), ["check", "--policy", str(policy), "a cat on a sofa"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().endswith("pipeline.text_checks[0].options.recheck_margin: only with engine "
+                                          "onnxruntime-int8, whose scores near a bar the float model rechecks")
+
+
 def _gpu_policy(tmp_path, options: str):
     path = tmp_path / "gpu.yaml"
     path.write_text("elens: 1\nextends: builtin:default\nmetadata: {name: gpu, version: '1'}\n"
@@ -599,6 +655,8 @@ def _no_cuda() -> bool:
 
 @pytest.mark.parametrize("options,message", [
     ("engine: onnxruntime, device: cuda", "the onnxruntime engine runs on the CPU only; use engine torch on cuda"),
+    ("engine: onnxruntime-int8, device: cuda",
+     "the onnxruntime-int8 engine runs on the CPU only; use engine torch on cuda"),
     ("device: gpu", "'gpu' is not a device (cpu, auto, cuda, cuda:N or mps)"),
     pytest.param("device: cuda", "cuda: torch sees no CUDA GPU on this machine (use cpu or auto)",
                  marks=pytest.mark.skipif("not _no_cuda()", reason="this machine has a GPU")),
