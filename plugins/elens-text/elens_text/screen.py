@@ -11,7 +11,9 @@ does alone: a category's score is a highest similarity, so candidates do not int
 
 The prompts are read exactly as the check reads them (allowed phrases and style tags
 out, disguises undone, windows of long prompts), and each candidate's similarity to a
-prompt goes through the check's counterexamples and calibration.
+prompt goes through the check's counterexamples and calibration, with the check's own
+model (for ``engine: onnxruntime-int8``, the int8 model's scores, without the float
+recheck of ``recheck_margin``).
 """
 
 from __future__ import annotations
