@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import click
 
+from elens.cli import policy_option
+
 
 @click.group("train")
 def train() -> None:
@@ -69,8 +71,7 @@ def examples() -> None:
 
 
 @examples.command("screen")
-@click.option("-p", "--policy", envvar="ELENS_POLICY", default="builtin:default", show_default=True,
-              help="Policy file (or builtin:NAME) whose zero-shot semantic check takes the examples.")
+@policy_option
 @click.option("--candidates", required=True, type=click.Path(dir_okay=False),
               help="CSV with category,example: the examples you consider adding.")
 @click.option("--prompts", "prompt_files", required=True, multiple=True, type=click.Path(dir_okay=False),
@@ -88,18 +89,20 @@ def screen_command(policy: str, candidates: str, prompt_files: tuple[str, ...], 
     import json
 
     from elens import InputError
+    from elens.plugins import default_registry
     from elens.policy import load_policy
 
-    from .checks import SemanticCheck
     from .heads import read_labeled_csv
     from .screen import read_candidates, screen
 
     loaded = load_policy(policy)
-    entries = [e for e in loaded.pipeline.get("text_checks") or []
+    entries = [(i, e) for i, e in enumerate(loaded.pipeline.get("text_checks") or [])
                if e.get("plugin") == "semantic" and (e.get("options") or {}).get("mode", "zero-shot") == "zero-shot"]
     if not entries:
         raise InputError(f"{loaded.source}: pipeline.text_checks: no zero-shot semantic check to screen examples for")
-    check = SemanticCheck(dict(entries[0].get("options") or {}), loaded)
+    # built as the pipeline builds it: a defect in its options is a located policy error
+    index, entry = entries[0]
+    check, _ = default_registry().build("text_check", ("pipeline", "text_checks", index), entry, loaded)
     wanted = read_candidates(candidates, check.categories)
     prompts: list[str] = []
     labels: list[str] = []
