@@ -31,6 +31,15 @@ def _best_view(matrix: Any, owners: Sequence[int], n: int) -> tuple[Any, Any]:
     return best, rows
 
 
+def _less_if_harmless(best: Any, harmless: Any) -> Any:
+    """The similarity a category scores: the highest cosine to its description and
+    examples (``best``), less by how much the prompt is closer still to one of its
+    counterexamples (``harmless``)."""
+    import numpy as np
+
+    return best - np.maximum(0.0, harmless - best)
+
+
 def _read_as(texts: Sequence[str], owners: Sequence[int], row: int) -> str:
     """`` (read as '...')`` when the row is not the prompt as written."""
     if row == 0 or owners[row - 1] != owners[row]:
@@ -281,13 +290,11 @@ class SemanticCheck:
         prompt nearer "a boy swinging a baseball bat" than "a violent attack with a
         baseball bat" drops by the difference; one as near to both keeps its similarity.
         ``prototypes`` and ``counterexamples``: another model's embeddings of them."""
-        import numpy as np
-
         prototypes = self.prototypes if prototypes is None else prototypes
         counterexamples = self.counterexamples if counterexamples is None else counterexamples
         best, which = self._nearest(emb, prototypes, self.owner_index)
         harmless, which_harmless = self._nearest(emb, counterexamples, self.counter_index)
-        return best - np.maximum(0.0, harmless - best), best, which, harmless, which_harmless
+        return _less_if_harmless(best, harmless), best, which, harmless, which_harmless
 
     def _calibrate(self, sims: Any) -> Any:
         import numpy as np

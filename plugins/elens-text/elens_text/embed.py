@@ -111,16 +111,10 @@ def _in_padded_batches(run: Callable[[Sequence[str]], Any]) -> Encode:
     return encode
 
 
-def _load_onnxruntime(path: str, device: str) -> Encode:
+def _load_onnxruntime(path: str, device: str, int8: bool = False) -> Encode:
     from ._bert_onnx import OnnxEncoder
 
-    return OnnxEncoder(path, MAX_TOKENS)
-
-
-def _load_onnxruntime_int8(path: str, device: str) -> Encode:
-    from ._bert_onnx import OnnxEncoder
-
-    return OnnxEncoder(path, MAX_TOKENS, int8=True)
+    return OnnxEncoder(path, MAX_TOKENS, int8)
 
 
 def _load_torch(path: str, device: str) -> Encode:
@@ -158,8 +152,9 @@ def _load_transformers(path: str, device: str) -> Encode:
     return _in_padded_batches(run)
 
 
-_LOADERS = {"onnxruntime": _load_onnxruntime, "onnxruntime-int8": _load_onnxruntime_int8, "torch": _load_torch,
-            "transformers": _load_transformers}
+_LOADERS = {"onnxruntime": _load_onnxruntime,
+            "onnxruntime-int8": lambda path, device: _load_onnxruntime(path, device, int8=True),
+            "torch": _load_torch, "transformers": _load_transformers}
 
 
 def forget_recent() -> None:

@@ -26,7 +26,7 @@ from elens import InputError
 
 from ._csv import read_rows
 from ._views import expand
-from .checks import SEMANTIC_LONG_WORDS
+from .checks import SEMANTIC_LONG_WORDS, _best_view, _less_if_harmless
 
 
 @dataclass
@@ -70,14 +70,6 @@ def read_candidates(path: str | Path, categories: Sequence[str]) -> list[tuple[s
     return out
 
 
-def _per_prompt(values: Any, owners: Any, n: int) -> Any:
-    import numpy as np
-
-    out = np.zeros(n)
-    np.maximum.at(out, owners, values)
-    return out
-
-
 def screen(check: Any, thresholds: dict[str, float], candidates: Sequence[tuple[str, str]],
            prompts: Sequence[str], labels: Sequence[str]) -> list[Screened]:
     """Each candidate (category, example) against ``prompts`` (labels: ``safe`` or a
@@ -87,7 +79,6 @@ def screen(check: Any, thresholds: dict[str, float], candidates: Sequence[tuple[
     import numpy as np
 
     texts, owners = expand(prompts, check.allow, check.keep, SEMANTIC_LONG_WORDS)
-    owners = np.asarray(owners)
     emb = check.embedder(texts)
     _, best, _, harmless, _ = check._similarities(emb)
     cand = check.embedder([example for _, example in candidates])
@@ -95,9 +86,9 @@ def screen(check: Any, thresholds: dict[str, float], candidates: Sequence[tuple[
     safe = np.flatnonzero(labels == "safe")
 
     def scores(similarity: Any, j: int) -> Any:
-        # as the check scores: closer to a counterexample than to any example lowers it
-        scored = similarity - np.maximum(0.0, harmless[:, j] - similarity)
-        return np.minimum(_per_prompt(check._calibrate(scored), owners, len(prompts)), check.max_score)
+        # as the check scores: the counterexamples' discount, calibration, best view
+        scored = check._calibrate(_less_if_harmless(similarity, harmless[:, j]))
+        return np.minimum(_best_view(scored[:, None], owners, len(prompts))[0][:, 0], check.max_score)
 
     out = []
     for (category, example), vector in zip(candidates, cand):
