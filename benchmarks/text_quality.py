@@ -95,7 +95,10 @@ def build_checks(policy, only: set[str] | None = None, semantic: dict | None = N
             continue
         entry = dict(entry)
         if semantic and entry.get("plugin") == "semantic":
-            entry["options"] = {**(entry.get("options") or {}), **semantic}
+            options = dict(entry.get("options") or {})
+            if "device" in semantic and "engine" not in semantic:
+                options.pop("engine", None)  # the policy's CPU engine: the check picks one for the device
+            entry["options"] = {**options, **semantic}
         start = time.perf_counter()
         component, info = registry.build("text_check", ("pipeline", "text_checks", i), entry, policy)
         checks.append((component, info, time.perf_counter() - start))
@@ -103,13 +106,16 @@ def build_checks(policy, only: set[str] | None = None, semantic: dict | None = N
 
 
 def _forget_embeddings() -> None:
-    """Every prompt pays for the embedding model: the semantic checks keep recent
-    embeddings, and a disguised variant's undisguised reading is its plain prompt's."""
+    """Every prompt pays for the embedding model and its readings: the model-based
+    checks keep recent views and embeddings, and a disguised variant's undisguised
+    reading is its plain prompt's."""
     try:
+        from elens_text._views import forget_views
         from elens_text.embed import forget_recent
     except ImportError:
         return
     forget_recent()
+    forget_views()
 
 
 def _names(checks) -> list[str]:
@@ -321,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lens", action="store_true",
                     help="also run every prompt end to end through elens.Lens.check_prompt (slower)")
     ap.add_argument("--device", help="run the semantic checks' model here (cuda, auto): their device option")
-    ap.add_argument("--engine", help="the semantic checks' engine option (onnxruntime-int8: 8-bit integer MiniLM)")
+    ap.add_argument("--engine", help="the semantic checks' engine option (onnxruntime: the float MiniLM; the "
+                    "default policy runs onnxruntime-int8)")
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
     ap.add_argument("--show-errors", action="store_true", help="list missed prompts and false alarms")
     args = ap.parse_args(argv)

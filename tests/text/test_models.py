@@ -579,14 +579,27 @@ def test_fast_engines_match_transformers(engine):
     assert fast.shape == (5, 384) and fast.dtype == np.float32
     assert np.abs(fast - reference).max() < 1e-5
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
-    one_by_one = np.concatenate([Embedder(engine=engine)([p]) for p in prompts])
-    assert np.abs(one_by_one - fast).max() < 1e-5  # batching does not change a row
+    assert np.abs(one_at_a_time(embedder, prompts) - fast).max() < 1e-5  # batching does not change a row
+
+
+def one_at_a_time(embedder, prompts):
+    """Each prompt's embedding computed alone (not read back from the embeddings
+    the embedder keeps of recent texts)."""
+    import numpy as np
+
+    from elens_text.embed import forget_recent
+
+    rows = []
+    for p in prompts:
+        forget_recent()
+        rows.append(embedder([p]))
+    return np.concatenate(rows)
 
 
 def test_int8_engine_is_near_the_float_model_and_judges_alike(default_policy):
     """``engine: onnxruntime-int8`` multiplies the dense layers in 8-bit integers: its
     embeddings stay within a cosine of 0.97 of the float ones (short, long, empty and
-    past-the-window prompts), and the default policy's zero-shot check reaches the same
+    past-the-window prompts), do not depend on the batch, and the default policy's zero-shot check reaches the same
     verdicts on clear cases. Its prototypes are its own (the shipped seed is for float)."""
     import numpy as np
 
@@ -599,6 +612,9 @@ def test_int8_engine_is_near_the_float_model_and_judges_alike(default_policy):
     near, far = int8(prompts), Embedder()(prompts)
     assert np.allclose(np.linalg.norm(near, axis=1), 1.0, atol=1e-5)
     assert (near * far).sum(axis=1).min() > 0.97
+    # each layer's input is quantized by its own range: a prompt's embedding does not
+    # depend on the prompts it came with
+    assert np.abs(one_at_a_time(int8, prompts) - near).max() < 1e-5
     check = SemanticCheck({"engine": "onnxruntime-int8"}, default_policy)
     thresholds = {c: default_policy.categories[c]["thresholds"]["text"] for c in check.categories}
     cases = {"a man stabbing another man in a dark alley": "violence", "a rotting corpse with guts spilling out":
@@ -883,20 +899,38 @@ def test_engines_on_another_bert_folder(tmp_path, position):
     assert np.abs(got - reference).max() < 1e-5
 
 
-def test_shipped_seed_holds_the_default_policy(semantic):
-    """The package ships the default policy's embeddings so that a machine's first load
-    does not compute them; editing the default policy's examples needs a new seed."""
+@pytest.mark.parametrize("engine", ["onnxruntime-int8", "onnxruntime"])
+def test_shipped_seed_holds_the_default_policy(default_policy, engine):
+    """The package ships the default policy's embeddings, for its int8 engine and for
+    the float one, so that a machine's first load does not compute them; editing the
+    default policy's examples needs new seeds."""
     import numpy as np
 
     from elens_text import _seed
+    from elens_text.embed import forget_recent
 
+    semantic = SemanticCheck({"mode": "zero-shot", "engine": engine}, default_policy)
     stored = _seed.seeded(semantic.embedder)
     texts = semantic.prototype_texts + semantic.counterexample_texts
     stale = [t for t in texts if t not in stored]
-    assert not stale, f"{len(stale)} texts not in {_seed.SEED}, e.g. {stale[0]!r}: run python -m elens_text._seed"
+    assert not stale, f"{len(stale)} texts not in {_seed.SEEDS[engine]}, e.g. {stale[0]!r}: " \
+                      "run python -m elens_text._seed"
     sample = texts[::60]
+    forget_recent()
     fresh = semantic.embedder(sample)
     assert np.abs(np.stack([stored[t] for t in sample]) - fresh).max() < 1e-4
+
+
+def test_the_default_policy_runs_the_int8_engine_with_its_seed(default_policy):
+    """Both of the default policy's semantic checks run the int8 model (one copy), and
+    its shipped seed fits that model."""
+    from elens_text import _seed
+
+    entries = [e for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
+    checks = [SemanticCheck(e["options"], default_policy) for e in entries]
+    assert [c.embedder.engine_used for c in checks] == ["onnxruntime-int8"] * 2
+    assert checks[0].embedder._run is checks[1].embedder._run
+    assert _seed.seeded(checks[0].embedder)
 
 
 def test_seed_counts_only_for_its_model(tmp_path, semantic):

@@ -28,6 +28,8 @@ OPSET = 20  # Gelu is an ONNX op from opset 20
 #: costs about 3.6 ms whatever its length (its 42 MB of weights are read again), each
 #: token about 0.35 ms more
 RUN_TOKENS = 10
+#: the int8 engine's weights lie in [-63, 63] (see ``_graph``)
+INT8_WEIGHT_MAX = 63  # change embed.INT8_FORMAT with it
 
 
 def _threads() -> int:
@@ -43,7 +45,7 @@ def _graph(weights: dict[str, Any], cfg: dict[str, Any], int8: bool = False) -> 
     """The serialised graph, and the arrays of its external initializers by name.
 
     ``int8``: the encoder's dense layers (nine tenths of its arithmetic) multiply in 8-bit
-    integers: each weight column is scaled to [-127, 127] and rounded here, each layer's
+    integers: each weight column is scaled to [-63, 63] and rounded here, each layer's
     input is quantized as it arrives (ONNX Runtime's ``DynamicQuantizeMatMul``). About
     twice as fast on one AVX2 core, three times with VNNI; embeddings move by a cosine
     of 0.97-0.995 (plugins/elens-text/README.md has what that does to the checks)."""
@@ -80,9 +82,13 @@ def _graph(weights: dict[str, Any], cfg: dict[str, Any], int8: bool = False) -> 
         weight = weights[prefix + ".weight"].T.astype("float32")
         b = const(prefix + ".b", weights[prefix + ".bias"].astype("float32"))
         if int8:
-            # symmetric per output column: zero stays zero, each column keeps its own range
-            scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / 127.0
-            q = const(prefix + ".q", np.clip(np.rint(weight / scale), -127, 127).astype("int8"))
+            # symmetric per output column: zero stays zero, each column keeps its own range.
+            # Seven bits, not eight: without VNNI, x86 multiplies 8-bit pairs into a
+            # saturating 16-bit sum (255 * 127 * 2 overflows it, 255 * 63 * 2 does not), so
+            # full-range weights would give other embeddings on an AVX2 CPU than on one
+            # with VNNI or on ARM; the eighth bit bought a cosine of 0.0004 to the float model
+            scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / INT8_WEIGHT_MAX
+            q = const(prefix + ".q", np.clip(np.rint(weight / scale), -INT8_WEIGHT_MAX, INT8_WEIGHT_MAX).astype("int8"))
             sc = const(prefix + ".s", scale.astype("float32"))
             zp = const(prefix + ".z", np.zeros(weight.shape[1], dtype="int8"))
             nodes.append(helper.make_node("DynamicQuantizeMatMul", [x, q, sc, zp, b], [out], domain="com.microsoft"))
@@ -186,13 +192,18 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.no_padding()
         self.hidden = int(cfg["hidden_size"])
+        # int8 quantizes each layer's input by the range of the whole run: texts sharing
+        # a run would move each other's embeddings (by a cosine of up to 0.012), and a
+        # prompt's findings would depend on the batch it came in. Each text runs alone
+        # (embed.INT8_FORMAT says so, for the keys of int8 embeddings kept on disk).
+        self.one_per_run = int8
 
     def __call__(self, texts: Sequence[str], batch_size: int = 64) -> Any:
         import numpy as np
 
         encs = self.tokenizer.encode_batch(list(texts))
         out = np.empty((len(texts), self.hidden), dtype="float32")
-        for rows in runs([len(e.ids) for e in encs], batch_size):
+        for rows in runs([len(e.ids) for e in encs], 1 if self.one_per_run else batch_size):
             width = max(len(encs[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype="int64")  # padding is masked: any id will do
             mask = np.zeros((len(rows), width), dtype="int64")

