@@ -29,7 +29,7 @@ OPSET = 20  # Gelu is an ONNX op from opset 20
 #: token about 0.35 ms more
 RUN_TOKENS = 10
 #: the int8 engine's weights lie in [-63, 63] (see ``_graph``)
-INT8_WEIGHT_MAX = 63  # change embed.INT8_FORMAT with it
+INT8_WEIGHT_MAX = 63
 
 
 def _threads() -> int:
@@ -195,7 +195,7 @@ class OnnxEncoder:
         # int8 quantizes each layer's input by the range of the whole run: texts sharing
         # a run would move each other's embeddings (by a cosine of up to 0.012), and a
         # prompt's findings would depend on the batch it came in. Each text runs alone
-        # (embed.INT8_FORMAT says so, for the keys of int8 embeddings kept on disk).
+        # (and embed.INT8_FORMAT says so: change it with this).
         self.one_per_run = int8
 
     def __call__(self, texts: Sequence[str], batch_size: int = 64) -> Any:

@@ -32,6 +32,8 @@ from typing import Any, Callable, Sequence
 
 import structlog
 
+from ._bert_onnx import INT8_WEIGHT_MAX
+
 log = structlog.get_logger("elens.text")
 
 #: the embedding model the package ships, recorded in head files
@@ -42,7 +44,7 @@ MAX_TOKENS = 128
 #: that embeddings cached on disk (the semantic check's prototypes) are made again
 EMBEDDING_FORMAT = f"mean-pooled, L2-normalised, {MAX_TOKENS} tokens"
 #: the same for what sets the int8 engine's embeddings apart (see ``_bert_onnx``)
-INT8_FORMAT = "weights in [-63, 63] per column, one text a run"
+INT8_FORMAT = f"weights in [-{INT8_WEIGHT_MAX}, {INT8_WEIGHT_MAX}] per column, one text a run"
 
 #: (texts, batch size) -> (texts x dim) float32 numpy array, rows of unit length
 Encode = Callable[[Sequence[str], int], Any]
