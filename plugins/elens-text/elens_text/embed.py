@@ -4,9 +4,9 @@ Three engines compute the same embeddings (mean-pooled, unit length):
 
 - ``onnxruntime`` (default; :mod:`elens_text._bert_onnx`): the BERT graph built in
   memory from the package's weights and run by ONNX Runtime, the fastest on one CPU
-  thread and free of torch; ``onnxruntime-int8`` is the same graph with its dense
-  layers in 8-bit integers, about twice as fast again, at a cosine of about 0.99 to
-  the float embeddings;
+  thread and free of torch; ``onnxruntime-int8`` (which the default policy runs) is
+  the same graph with its dense layers in 8-bit integers, each text in a run of its
+  own, up to twice as fast again, at a cosine of about 0.99 to the float embeddings;
 - ``torch`` (:mod:`elens_text._bert`): the same forward pass in plain torch;
 - ``transformers``: ``AutoTokenizer``/``AutoModel`` with ``local_files_only=True``.
 
