@@ -69,6 +69,7 @@ _DROP_CATEGORIES = {"Mn", "Me", "Cf"}
 
 _LEET_DIGITS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
 _LEET_SYMBOLS = {"@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e", "£": "l"}
+_LEET_CHARS = frozenset(_LEET_DIGITS) | frozenset(_LEET_SYMBOLS)
 
 
 def _emoji_letter(c: str) -> str | None:
@@ -130,6 +131,8 @@ _UNIT = re.compile(r"\d+(?:[.,]\d+)?(?:k|mm|cm|m|km|p|px|d|x|s|th|st|nd|rd|fps|m
 def _leet(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """Replace leet characters in tokens that also contain letters (not "8k", "35mm")."""
     out = list(pairs)
+    if _LEET_CHARS.isdisjoint(c for c, _ in pairs):  # most prompts: nothing to read
+        return out
     n = len(out)
     start = 0
     while start < n:

@@ -136,7 +136,7 @@ def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_wor
     out = [written]
     # Read without the phrases as written too: spelling correction would make
     # another word of some ("bullring" -> "bullying").
-    plain = _without(readable(written, keep=keep), allow)
+    plain = _without(_readable(written, keep), allow)
     if plain != written.casefold():
         out.append(plain)
     if len(plain.split()) > long_words:
@@ -144,9 +144,17 @@ def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_wor
     return tuple(out)
 
 
+# Most prompts hold none of a check's allowed phrases, so checks whose phrases differ
+# (the semantic checks also take out style tags) still read the same text.
+@functools.lru_cache(maxsize=1024)
+def _readable(text: str, keep: frozenset[str]) -> str:
+    return readable(text, keep=keep)
+
+
 def forget_views() -> None:
     """Drop the views kept for recent prompts (a benchmark timing each prompt afresh)."""
     _views.cache_clear()
+    _readable.cache_clear()
 
 
 def allow_pattern(phrases: Sequence[str]) -> re.Pattern | None:

@@ -243,8 +243,10 @@ class SemanticCheck:
             every = self._embed_once(self._exact[0], texts + self.counterexample_texts) if texts else every
             self._exact = (self._exact[0], every[:len(texts)], every[len(texts):])
         self._bars = _bars(self.categories, policy, self.min_probability)
-        self.owner_index = np.array([self.categories.index(o) for o in owners], dtype=int)
-        self.counter_index = np.array([self.categories.index(cid) for cid, _ in harmless], dtype=int)
+        owner_index = np.array([self.categories.index(o) for o in owners], dtype=int)
+        counter_index = np.array([self.categories.index(cid) for cid, _ in harmless], dtype=int)
+        self._owner_groups = _groups(owner_index, len(self.categories))
+        self._counter_groups = _groups(counter_index, len(self.categories))
 
     def _embed_once(self, embedder: Embedder, texts: list[str]) -> Any:
         """The embeddings of a policy's descriptions, examples and counterexamples: a few
@@ -263,20 +265,21 @@ class SemanticCheck:
                                valid=lambda a: "embeddings" in a and a["embeddings"].shape[0] == len(texts))
         return arrays["embeddings"]
 
-    def _nearest(self, emb: Any, prototypes: Any, index: Any) -> tuple[Any, Any]:
-        """Per category: the highest cosine similarity to its prototypes and which one gave it
-        (-1 and 0 for a category without any)."""
+    def _nearest(self, emb: Any, prototypes: Any, groups: Any) -> tuple[Any, Any]:
+        """Per category: the highest cosine similarity to its prototypes (the columns
+        ``groups`` lists for it, see :func:`_groups`) and which one gave it (-1 and 0 for a
+        category without any)."""
         import numpy as np
 
-        sims = emb @ prototypes.T
-        best = np.full((len(emb), len(self.categories)), -1.0)
-        which = np.zeros((len(emb), len(self.categories)), dtype=int)
-        for j in range(len(self.categories)):
-            cols = np.flatnonzero(index == j)
-            if len(cols):
-                k = sims[:, cols].argmax(axis=1)
-                best[:, j] = sims[np.arange(len(emb)), cols[k]]
-                which[:, j] = cols[k]
+        # one extra column below every cosine pads the shorter categories' rows; the
+        # prototypes on the left: for one or two prompts BLAS is 1.5x faster that way round
+        sims = np.concatenate([(prototypes @ emb.T).T, np.full((len(emb), 1), -2.0, dtype=emb.dtype)], axis=1)
+        grouped = sims[:, groups]  # prompts x categories x their most prototypes
+        k = grouped.argmax(axis=2)
+        best = np.take_along_axis(grouped, k[..., None], axis=2)[..., 0].astype(float)
+        which = groups[np.arange(len(groups)), k]
+        empty = groups[:, 0] == sims.shape[1] - 1
+        best[:, empty], which[:, empty] = -1.0, 0
         return best, which
 
     def _similarities(self, emb: Any, prototypes: Any = None,
@@ -292,8 +295,8 @@ class SemanticCheck:
         ``prototypes`` and ``counterexamples``: another model's embeddings of them."""
         prototypes = self.prototypes if prototypes is None else prototypes
         counterexamples = self.counterexamples if counterexamples is None else counterexamples
-        best, which = self._nearest(emb, prototypes, self.owner_index)
-        harmless, which_harmless = self._nearest(emb, counterexamples, self.counter_index)
+        best, which = self._nearest(emb, prototypes, self._owner_groups)
+        harmless, which_harmless = self._nearest(emb, counterexamples, self._counter_groups)
         return _less_if_harmless(best, harmless), best, which, harmless, which_harmless
 
     def _calibrate(self, sims: Any) -> Any:
@@ -376,6 +379,19 @@ class SemanticCheck:
                                           reason=reason + _read_as(texts, owners, r)))
             out.append(signals)
         return out
+
+
+def _groups(index: Any, count: int) -> Any:
+    """A (count x most) array: row ``j`` holds the columns whose ``index`` is ``j``, in
+    order, then ``len(index)`` (the padding column :meth:`SemanticCheck._nearest` adds)
+    to fill the row."""
+    import numpy as np
+
+    cols = [np.flatnonzero(index == j) for j in range(count)]
+    out = np.full((count, max([len(c) for c in cols] + [1])), len(index), dtype=int)
+    for j, c in enumerate(cols):
+        out[j, :len(c)] = c
+    return out
 
 
 def _bars(categories: Sequence[str], policy: Any, min_probability: float) -> list[list[float]]:
