@@ -112,6 +112,15 @@ def test_repeated_letters_squeeze_but_acronyms_stay():
     assert readable("kkkkk rally") == "k rally"  # stretched: squeezed as any other word
 
 
+def test_repeated_letters_stay_double_where_that_makes_the_word():
+    """Squeezed to one letter, "teeeen" would be "ten" and "weeeed" "wed": the double
+    letter wins where it makes a known word, the single one elsewhere."""
+    assert readable("nudeeee teeeeeen girl, growing weeeed, bloooood") == "nude teen girl, growing weed, blood"
+    assert readable("a nakeeeeed couple, yessss, kiiiiill them") == "a naked couple, yes, kill them"
+    # without the word lists the squeeze stays as it was
+    assert readable("teeeeen", spelling=False) == "ten"
+
+
 def test_options_select_categories_add_terms_weights_and_allow(policy):
     check = LexiconCheck({"categories": ["violence"], "extra_terms": {"violence": ["stabbing"]},
                           "weights": {"stabbing": 0.7}, "allow": ["murder mystery"]}, policy)

@@ -832,6 +832,22 @@ def test_ordinary_prompts_have_one_view():
     assert 2 < len(views(long)) <= MAX_WINDOWS + 1  # the prompt, then its windows
 
 
+def test_the_semantic_check_reads_a_disguised_prompt_once(semantic):
+    """A disguise taken off without respelling a word leaves the readable form alone to
+    the model (one run, not two); a respelled word keeps the prompt as written too,
+    since the correction may be wrong. The finding still says how it was read."""
+    from elens_text._views import views
+
+    disguised = "a n4k3d woman posing on a bed"
+    assert views(disguised) == [disguised, "a naked woman posing on a bed"]  # what the cheap checks read
+    assert semantic.views([disguised, "a naked woman posing on a bed", "a nakt woman posing on a bed"]) == (
+        ["a naked woman posing on a bed", "a naked woman posing on a bed",
+         "a nakt woman posing on a bed", "a naked woman posing on a bed"], [0, 1, 2, 2])
+    found = {s.category: s.reason for s in semantic.check([disguised])[0]}
+    assert "read as 'a naked woman posing on a bed'" in found["sexual"]
+    assert "read as" not in {s.category: s.reason for s in semantic.check(["a naked woman posing on a bed"])[0]}["sexual"]
+
+
 def test_views_leave_out_allowed_phrases_before_cutting_windows():
     """Style tags taken out leave no empty clauses, and a long prompt that is mostly tags
     is no longer long: what remains is read whole, not diluted across windows."""

@@ -222,10 +222,13 @@ def _join_spelled(pairs: list[tuple[str, int]], articles: bool = True) -> list[t
     return out
 
 
-def _squeeze(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+def _squeeze(pairs: list[tuple[str, int]], known: frozenset[str] | None = None) -> list[tuple[str, int]]:
     """Letters repeated three times or more, once (``seeeexy`` -> ``sexy``); but a word
-    that is one letter three times stays, for it is an acronym (``kkk``, ``xxx``)."""
+    that is one letter three times stays, for it is an acronym (``kkk``, ``xxx``).
+    With a vocabulary (``known``), twice where that makes a known word: ``teeeen`` is
+    "teen", not "ten"; ``weeeed`` "weed", not "wed"."""
     out: list[tuple[str, int]] = []
+    twice: list[tuple[int, tuple[str, int]]] = []  # (where in out, the letter's second copy)
     n = len(pairs)
     k = 0
     while k < n:
@@ -236,10 +239,34 @@ def _squeeze(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
         whole_word = (k == 0 or not pairs[k - 1][0].isalpha()) and (end == n or not pairs[end][0].isalpha())
         if c.isalpha() and end - k >= 3 and not (whole_word and end - k == 3):
             out.append(pairs[k])
+            twice.append((len(out) - 1, pairs[k + 1]))
         else:
             out.extend(pairs[k:end])
         k = end
-    return out
+    if not known or not twice:
+        return out
+    from .spelling import is_known  # late: spelling reads skeletons
+
+    letters = "".join(c for c, _ in out)
+    doubled: set[int] = set()
+    for m in re.finditer(r"[^\W\d_]+", letters):
+        runs = [t for t in twice if m.start() <= t[0] < m.end()]
+        if len(runs) > 3:
+            continue
+        # the most letters doubled first: "wed" is a word too, but not what "weeeed"
+        # meant; an inflection only where the single letters make no word ("yesss" is
+        # "yes", though "yess" would read as the plural of "yes")
+        single = is_known(m.group(0), known)
+        for mask in sorted(range(1, 1 << len(runs)), key=lambda x: -bin(x).count("1")):
+            chosen = {runs[b][0] for b in range(len(runs)) if mask >> b & 1}
+            trial = "".join(c * 2 if m.start() + i in chosen else c for i, c in enumerate(m.group(0)))
+            if trial in known or (not single and is_known(trial, known)):
+                doubled |= chosen
+                break
+    if not doubled:
+        return out
+    second = dict(twice)
+    return [p for i, pair in enumerate(out) for p in ((pair, second[i]) if i in doubled else (pair,))]
 
 
 def skeleton(
@@ -324,7 +351,7 @@ def readable(text: str, *, spelling: bool = True, keep: frozenset[str] = frozens
         known = english_words()
     except ImportError:
         return correct_spelling("".join(c for c, _ in _squeeze(pairs)), keep)
-    pairs = _squeeze(_as_ell(pairs, text, known, keep))
+    pairs = _squeeze(_as_ell(pairs, text, known, keep), known)
     words = []
     for m in re.finditer(r"[a-z]+|[^a-z]+", "".join(c for c, _ in pairs)):
         word, source = m.group(0), pairs[m.start():m.end()]

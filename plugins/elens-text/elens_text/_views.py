@@ -20,6 +20,15 @@ prompt syntax of image generators (:func:`without_syntax`): attention weights su
 
 A prompt of ordinary length with nothing to undo has one view, so it costs one
 model call, as before.
+
+A check whose model is dear (the semantic check: a run of MiniLM is most of the
+text stage's time) may leave out the prompt as written when its readable form only
+took a disguise off: look-alike letters, invisible or in-word marks, leetspeak,
+spaced-out or repeated letters, no word respelled. The written form is then the
+disguise itself (``n u d 3``, ``nuԁе``), which the model reads as noise; the two
+views would cost a disguised prompt two runs. When spelling correction changed a
+word, both stay: the correction can be wrong ("nerdy" read as "needy", a name read as
+another word), and the written form keeps what it lost.
 """
 
 from __future__ import annotations
@@ -119,25 +128,35 @@ def _without(text: str, allow: re.Pattern | None) -> str:
 
 
 def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = frozenset(),
-          long_words: int = LONG_WORDS) -> list[str]:
-    """The texts to score for ``prompt``; the first is always the prompt itself (less
-    any ``allow`` phrase and any prompt syntax). Windows are cut after the ``allow``
-    phrases are taken out, so that they hold words that matter. Words in ``keep`` are
-    never respelled in the readable form (:func:`policy_words`)."""
-    return list(_views(prompt, allow, keep, long_words))
+          long_words: int = LONG_WORDS, written: bool = True) -> list[str]:
+    """The texts to score for ``prompt``; the first is the prompt itself (less any
+    ``allow`` phrase and any prompt syntax: :func:`as_written`), except with
+    ``written=False`` when its readable form only took a disguise off (see above).
+    Windows are cut after the ``allow`` phrases are taken out, so that they hold words
+    that matter. Words in ``keep`` are never respelled in the readable form
+    (:func:`policy_words`)."""
+    return list(_views(prompt, allow, keep, long_words, written))
+
+
+def as_written(prompt: str, allow: re.Pattern | None = None) -> str:
+    """The view of ``prompt`` as written: less its ``allow`` phrases and prompt syntax."""
+    return _without(without_syntax(prompt), allow)
 
 
 # Checks that read a prompt alike (the zero-shot check and the trained heads; the NSFW
 # and profanity classifiers) would each work out its readable form: a third of a
 # millisecond or more a prompt, more than the heads' own arithmetic.
 @functools.lru_cache(maxsize=1024)
-def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_words: int) -> tuple[str, ...]:
-    written = _without(without_syntax(prompt), allow)
-    out = [written]
+def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_words: int,
+           written: bool) -> tuple[str, ...]:
+    as_written = _without(without_syntax(prompt), allow)
+    out = [as_written]
     # Read without the phrases as written too: spelling correction would make
     # another word of some ("bullring" -> "bullying").
-    plain = _without(_readable(written, keep), allow)
-    if plain != written.casefold():
+    plain = _without(_readable(as_written, keep), allow)
+    if plain != as_written.casefold():
+        if not written and plain == _without(_readable(as_written, keep, spelling=False), allow):
+            out.clear()  # the written form is only the disguise
         out.append(plain)
     if len(plain.split()) > long_words:
         out.extend(w for w in _windows(plain) if w not in out)
@@ -147,8 +166,8 @@ def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_wor
 # Most prompts hold none of a check's allowed phrases, so checks whose phrases differ
 # (the semantic checks also take out style tags) still read the same text.
 @functools.lru_cache(maxsize=1024)
-def _readable(text: str, keep: frozenset[str]) -> str:
-    return readable(text, keep=keep)
+def _readable(text: str, keep: frozenset[str], spelling: bool = True) -> str:
+    return readable(text, keep=keep, spelling=spelling)
 
 
 def forget_views() -> None:
@@ -178,13 +197,13 @@ def policy_words(policy: Any) -> frozenset[str]:
                      for word in re.findall(r"[a-z]+", term.casefold()))
 
 
-def expand(prompts: Sequence[str], allow: re.Pattern | None = None,
-           keep: frozenset[str] = frozenset(), long_words: int = LONG_WORDS) -> tuple[list[str], list[int]]:
+def expand(prompts: Sequence[str], allow: re.Pattern | None = None, keep: frozenset[str] = frozenset(),
+           long_words: int = LONG_WORDS, written: bool = True) -> tuple[list[str], list[int]]:
     """All views of ``prompts`` in one list, and for each the index of its prompt."""
     texts: list[str] = []
     owners: list[int] = []
     for i, prompt in enumerate(prompts):
-        for v in views(prompt, allow, keep, long_words):
+        for v in views(prompt, allow, keep, long_words, written):
             texts.append(v)
             owners.append(i)
     return texts, owners

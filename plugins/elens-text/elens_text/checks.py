@@ -12,7 +12,7 @@ from elens import ElensError, OptionsError, Signal
 
 from ._cache import cache_dir, cached_arrays, files_key
 from ._seed import embed as seeded_embeddings
-from ._views import WINDOW_WORDS, allow_pattern, expand, policy_words
+from ._views import WINDOW_WORDS, allow_pattern, as_written, expand, policy_words
 from .embed import Embedder
 
 
@@ -40,9 +40,11 @@ def _less_if_harmless(best: Any, harmless: Any) -> Any:
     return best - np.maximum(0.0, harmless - best)
 
 
-def _read_as(texts: Sequence[str], owners: Sequence[int], row: int) -> str:
-    """`` (read as '...')`` when the row is not the prompt as written."""
-    if row == 0 or owners[row - 1] != owners[row]:
+def _read_as(texts: Sequence[str], owners: Sequence[int], row: int, written: str | None = None) -> str:
+    """`` (read as '...')`` when the row is not the prompt as written: ``written``
+    (:func:`~elens_text._views.as_written`), or when not given, the prompt's first view."""
+    first = row == 0 or owners[row - 1] != owners[row]
+    if (texts[row] == written) if written is not None else first:
         return ""
     return f" (read as {_short(texts[row])})"
 
@@ -275,9 +277,8 @@ class SemanticCheck:
         # prototypes on the left: for one or two prompts BLAS is 1.5x faster that way round
         sims = np.concatenate([(prototypes @ emb.T).T, np.full((len(emb), 1), -2.0, dtype=emb.dtype)], axis=1)
         grouped = sims[:, groups]  # prompts x categories x their most prototypes
-        k = grouped.argmax(axis=2)
-        best = np.take_along_axis(grouped, k[..., None], axis=2)[..., 0].astype(float)
-        which = groups[np.arange(len(groups)), k]
+        best = grouped.max(axis=2).astype(float)
+        which = groups[np.arange(len(groups)), grouped.argmax(axis=2)]
         empty = groups[:, 0] == sims.shape[1] - 1
         best[:, empty], which[:, empty] = -1.0, 0
         return best, which
@@ -309,7 +310,7 @@ class SemanticCheck:
         check's model or (``exact``) the float model that rechecks it: (texts, owners,
         scores per prompt and category, the view each came from, the zero-shot
         similarities or None)."""
-        texts, owners = expand(prompts, self.allow, self.keep, SEMANTIC_LONG_WORDS)
+        texts, owners = self.views(prompts)
         embedder, prototypes, counterexamples = self._exact if exact else (self.embedder, None, None)
         emb = embedder(texts)
         if self.mode == "head":
@@ -318,6 +319,11 @@ class SemanticCheck:
         similarities = self._similarities(emb, prototypes, counterexamples)
         sims, rows = _best_view(similarities[0], owners, len(prompts))
         return texts, owners, self._calibrate(sims), rows, similarities
+
+    def views(self, prompts: Sequence[str]) -> tuple[list[str], list[int]]:
+        """What the model reads for ``prompts`` (:func:`elens_text._views.expand`): a
+        disguised prompt in its readable form alone, unless a word was respelled."""
+        return expand(prompts, self.allow, self.keep, SEMANTIC_LONG_WORDS, written=False)
 
     def _near_a_bar(self, matrix: Any) -> list[int]:
         """The prompts (rows of ``matrix``) with a score within ``recheck_margin`` of a bar."""
@@ -346,21 +352,30 @@ class SemanticCheck:
         if not prompts:
             return []
         read = self._read(prompts)
-        out = self._signals(*read)
+        out = self._signals(prompts, *read)
         near = self._near_a_bar(read[2]) if self._exact is not None else []
         if near:
-            exact = self._signals(*self._read([prompts[i] for i in near], exact=True))
+            again = [prompts[i] for i in near]
+            exact = self._signals(again, *self._read(again, exact=True))
             for i, signals in zip(near, exact):
                 out[i] = signals
         return out
 
-    def _signals(self, texts: list[str], owners: list[int], matrix: Any, rows: Any,
+    def _signals(self, prompts: Sequence[str], texts: list[str], owners: list[int], matrix: Any, rows: Any,
                  similarities: tuple | None) -> list[list[Signal]]:
+        written: dict[int, str] = {}  # per prompt: a prompt has several signals
+
+        def read_as(row: int) -> str:
+            i = owners[row]
+            if i not in written:
+                written[i] = as_written(prompts[i], self.allow)
+            return _read_as(texts, owners, row, written[i])
+
         if self.mode == "head":
             least = max(self.min_probability, 0.01)  # the rest is noise in an explanation
             return [
                 [Signal(cid, min(float(score), self.max_score), label="head",
-                        reason=f"trained {cid} head: p={score:.3f}" + _read_as(texts, owners, rows[i, j]))
+                        reason=f"trained {cid} head: p={score:.3f}" + read_as(rows[i, j]))
                  for j, (cid, score) in enumerate(zip(self.categories, row)) if score >= least]
                 for i, row in enumerate(matrix)
             ]
@@ -376,7 +391,7 @@ class SemanticCheck:
                         reason += (f", less {harmless[r, j] - best[r, j]:.2f} for being closer to harmless "
                                    f"{_short(self.counterexample_texts[which_harmless[r, j]])}")
                     signals.append(Signal(cid, min(float(score), self.max_score), label="zero-shot",
-                                          reason=reason + _read_as(texts, owners, r)))
+                                          reason=reason + read_as(r)))
             out.append(signals)
         return out
 

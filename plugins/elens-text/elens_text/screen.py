@@ -25,8 +25,7 @@ from typing import Any, Sequence
 from elens import InputError
 
 from ._csv import read_rows
-from ._views import expand
-from .checks import SEMANTIC_LONG_WORDS, _best_view, _less_if_harmless
+from .checks import _best_view, _less_if_harmless
 
 
 @dataclass
@@ -78,7 +77,7 @@ def screen(check: Any, thresholds: dict[str, float], candidates: Sequence[tuple[
     when that is higher: under it the check reports nothing)."""
     import numpy as np
 
-    texts, owners = expand(prompts, check.allow, check.keep, SEMANTIC_LONG_WORDS)
+    texts, owners = check.views(prompts)
     emb = check.embedder(texts)
     _, best, _, harmless, _ = check._similarities(emb)
     cand = check.embedder([example for _, example in candidates])
