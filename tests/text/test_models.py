@@ -95,6 +95,15 @@ def test_counterexamples_lower_a_harmless_look_alike():
     assert guarded.scores([violent])[0][0] >= 0.55
 
 
+def test_a_counterexample_is_named_only_when_it_lowered_the_score(semantic):
+    """A counterexample a hair closer than the examples lowers the score by less than
+    0.005: the reason does not name it ("less 0.00 for being closer to harmless")."""
+    prompts = ["a waiter carrying plates to a table", "a police car parked in front of a store"]
+    reasons = [s.reason for signals in semantic.check(prompts) for s in signals]
+    assert reasons and not [r for r in reasons if "less 0.00 " in r]
+    assert [r for r in reasons if "closer to harmless" in r]  # the ones that lowered it are named
+
+
 def test_prototype_embeddings_are_cached_by_their_texts(tmp_path, monkeypatch):
     import numpy as np
 

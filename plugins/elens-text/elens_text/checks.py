@@ -387,7 +387,7 @@ class SemanticCheck:
                 if score > 0 and score >= self.min_probability:
                     r = rows[i, j]
                     reason = f"cosine {best[r, j]:.2f} to {_short(self.prototype_texts[which[r, j]])}"
-                    if harmless[r, j] > best[r, j]:
+                    if harmless[r, j] - best[r, j] >= 0.005:  # a lowering that rounds to 0.00 explains nothing
                         reason += (f", less {harmless[r, j] - best[r, j]:.2f} for being closer to harmless "
                                    f"{_short(self.counterexample_texts[which_harmless[r, j]])}")
                     signals.append(Signal(cid, min(float(score), self.max_score), label="zero-shot",
