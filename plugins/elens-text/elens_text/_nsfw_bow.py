@@ -9,8 +9,8 @@ reads the same files (``tokenizer``, ``textcat/model``, ``textcat/cfg``) and doe
 same arithmetic; the test compares it with ``spacy.load`` label by label.
 
 The tokenizer is a port of ``spacy/tokenizer.pyx`` (``_tokenize_affixes``,
-``_split_affixes``, ``_attach_tokens`` and the special-case matcher), without its
-cache. ORTH ids are spaCy's: MurmurHash64A (seed 1) of the UTF-8 text, except the
+``_split_affixes``, ``_attach_tokens`` and the special-case matcher), with a cache of
+each whitespace-delimited span's tokens as spaCy keeps one. ORTH ids are spaCy's: MurmurHash64A (seed 1) of the UTF-8 text, except the
 strings of spaCy's symbol table (``PERSON``, ``LOC``...), which have fixed small ids
 (``spacy_symbols.json``, checked against spaCy by the tests).
 """
@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 _MASK64 = (1 << 64) - 1
 _MASK32 = (1 << 32) - 1
 ORTH = 65  # spaCy's attribute id of a token's text
+_RUNS = re.compile(r"\s+|\S+")  # \s is str.isspace(), as spaCy's tokenizer reads whitespace
 
 
 def murmurhash64a(data: bytes, seed: int) -> int:
@@ -86,6 +87,8 @@ class Tokenizer:
         self.token_match = compiled("token_match", "match")
         self.url_match = compiled("url_match", "match")
         self.faster_heuristics = bool(data.get("faster_heuristics", True))
+        # a prompt's words recur across prompts: their affixes are split once
+        self._span_tokens = functools.lru_cache(maxsize=65536)(self._split_span)
         self.specials: dict[str, list[str]] = {}
         # Special cases that affixes or infixes would split are also looked for as
         # token sequences once the text is split (spaCy's PhraseMatcher step).
@@ -115,25 +118,24 @@ class Tokenizer:
         return [t for t, _ in self._apply_specials(tokens)] if self._by_first else [t for t, _ in tokens]
 
     def _affixes(self, text: str, specials: bool) -> list[tuple[str, bool]]:
-        """(token text, followed by a space) pairs, as ``_tokenize_affixes``."""
+        """(token text, followed by a space) pairs, as ``_tokenize_affixes``: each run
+        of non-space characters is split into tokens; a space after one is its
+        trailing space, and the rest of a whitespace run (all of it at the start of the
+        text, or when it begins with another space character) is a token."""
         out: list[tuple[str, bool]] = []
-        if not text:
-            return out
-        start, in_ws = 0, text[0].isspace()
-        for i, uc in enumerate(text):
-            if uc.isspace() != in_ws:
-                if start < i:
-                    self._chunk(text[start:i], out, specials)
-                if uc == " ":
-                    out[-1] = (out[-1][0], True)
-                    start = i + 1
-                else:
-                    start = i
-                in_ws = not in_ws
-        if start < len(text):
-            self._chunk(text[start:], out, specials)
-            out[-1] = (out[-1][0], text[-1] == " " and not in_ws)
+        for k, m in enumerate(_RUNS.finditer(text)):
+            run = m.group()
+            if k and run[0] == " ":
+                out[-1] = (out[-1][0], True)
+                run = run[1:]
+            if run:
+                out.extend((t, False) for t in self._span_tokens(run, specials))
         return out
+
+    def _split_span(self, span: str, specials: bool) -> tuple[str, ...]:
+        out: list[tuple[str, bool]] = []
+        self._chunk(span, out, specials)
+        return tuple(t for t, _ in out)
 
     def _chunk(self, span: str, out: list[tuple[str, bool]], specials: bool) -> None:
         if specials and span in self.specials:
@@ -269,12 +271,15 @@ class BowClassifier:
         self.length = int(model["nodes"][layer]["dims"]["length"])
         self.weights = np.asarray(params["W"], dtype="float32").reshape(len(self.labels), self.length)
         self.bias = np.asarray(params["b"], dtype="float32")
-        self._buckets = functools.lru_cache(maxsize=65536)(self._token_buckets)
+        self._bias = self.bias.astype("float64")
+        self._weights = functools.lru_cache(maxsize=65536)(self._token_weights)
 
-    def _token_buckets(self, token: str) -> tuple[int, int]:
-        """The two columns of the linear layer a token's ORTH id hashes to."""
+    def _token_weights(self, token: str) -> Any:
+        """What a token adds to the label scores: the two columns of the linear layer
+        its ORTH id hashes to, summed."""
         key = orth_id(token)
-        return murmurhash3_x86_32_uint64(key, 0) % self.length, murmurhash3_x86_32_uint64(key, 1) % self.length
+        i, j = murmurhash3_x86_32_uint64(key, 0) % self.length, murmurhash3_x86_32_uint64(key, 1) % self.length
+        return self.weights[:, i].astype("float64") + self.weights[:, j]
 
     def __call__(self, texts: Sequence[str]) -> Any:
         import numpy as np
@@ -288,10 +293,9 @@ class BowClassifier:
                 # Nothing to read: no label. (spaCy gives the bias's softmax when other
                 # texts share the batch, zeros when the whole batch is empty.)
                 continue
-            scores = self.bias.astype("float64")
+            scores = self._bias
             for token, n in counts.items():
-                i, j = self._buckets(token)
-                scores = scores + n * (self.weights[:, i].astype("float64") + self.weights[:, j])
+                scores = scores + n * self._weights(token)
             scores = np.exp(scores - scores.max())
             out[row] = scores / scores.sum()
         return out
