@@ -40,13 +40,15 @@ def test_check_explains_and_revises(tmp_path):
 
 
 def test_a_finding_the_reviser_cannot_act_on_is_refused_in_one_round(tmp_path):
-    """The model finds an offensive stereotype but no listed term, so the replacement
-    table has nothing to replace: the prompt is refused at once, not checked again."""
+    """The models find an offensive stereotype (hate, and a demeaning cultural
+    stereotype for the political and cultural heads) but no listed term, so the
+    replacement table has nothing to replace: the prompt is refused at once, not
+    checked again."""
     log = tmp_path / "a.jsonl"
     with Lens("builtin:default", audit_path=log) as lens:
         result = lens.check_prompt("a cartoon of mexicans as lazy sombrero-wearing drunks")
     assert result.status == "refused" and result.final_prompt is None
-    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for hate"
+    assert result.reason == "still flagged and the reviser changed nothing: nothing to replace for cultural, hate"
     records = list(read_records(log))
     assert [r["event"] for r in records].count("text.checked") == 1
     revised = [r for r in records if r["event"] == "prompt.revised"]

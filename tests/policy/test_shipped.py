@@ -68,8 +68,9 @@ def test_default_expresses_ethical_lens(default_policy):
     doctor = next(c for c in attrs["age"]["constraints"] if "doctor" in c["roles"])
     assert "infancy" not in doctor["values"] and "childhood" not in doctor["values"]
     pipe = p.pipeline
-    assert [e["plugin"] for e in pipe["text_checks"]] == ["lexicon", "nsfw-prompt", "profanity", "semantic", "semantic"]
-    assert [e["options"]["mode"] for e in pipe["text_checks"][3:]] == ["zero-shot", "head"]
+    assert [e["plugin"] for e in pipe["text_checks"]] == ["lexicon", "nsfw-prompt", "profanity"] + ["semantic"] * 3
+    assert [(e["options"]["mode"], e["options"].get("head")) for e in pipe["text_checks"][3:]] == \
+        [("zero-shot", None), ("head", "builtin:default"), ("head", "builtin:political-cultural")]
     assert (pipe["reviser"]["plugin"], pipe["planner"]["plugin"], pipe["editor"]["plugin"]) == \
         ("replace", "people", "region")
     assert pipe["backend"] == {"plugin": "diffusers", "options": {"model": "tiny-random"}}

@@ -947,13 +947,13 @@ def test_shipped_seed_holds_the_default_policy(default_policy, engine):
 
 
 def test_the_default_policy_runs_the_int8_engine_with_its_seed(default_policy):
-    """Both of the default policy's semantic checks run the int8 model, and its shipped
+    """The default policy's three semantic checks run the int8 model, and its shipped
     seed fits that model."""
     from elens_text import _seed
 
     entries = [e for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
     checks = [SemanticCheck(e["options"], default_policy) for e in entries]
-    assert [c.embedder.engine_used for c in checks] == ["onnxruntime-int8"] * 2
+    assert [c.embedder.engine_used for c in checks] == ["onnxruntime-int8"] * 3
     assert _seed.seeded(checks[0].embedder)
 
 
@@ -989,8 +989,8 @@ def test_builtin_head_finds_what_no_example_resembles(default_policy, tmp_path):
     from elens import Lens
 
     prompt = "two guys prying open a parking meter with a crowbar at 3am"
-    [zero_shot, heads] = [SemanticCheck(e["options"], default_policy)
-                          for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
+    [zero_shot, heads, _] = [SemanticCheck(e["options"], default_policy)
+                             for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
     assert heads.mode == "head" and heads.categories == sorted(heads.categories) and "illegal" in heads.categories
     assert score(zero_shot, prompt, "illegal") < 0.5
     assert score(heads, prompt, "illegal") >= 0.9
@@ -1005,11 +1005,29 @@ def test_builtin_head_finds_what_no_example_resembles(default_policy, tmp_path):
     assert re.search(r"trained illegal head: p=0\.9[5-9]\d", result.explain())
 
 
+def test_political_and_cultural_heads_hold_a_higher_bar(default_policy):
+    """The default policy's third semantic check: heads for P8 and P9, which report a
+    category from 0.95 and at most 0.95 (under the block thresholds: a revision). A
+    demeaning stereotype of a people reaches it; harmless festival, worship and civic
+    scenes, some of which these heads score 0.9 and more, do not."""
+    [*_, heads] = [SemanticCheck(e["options"], default_policy)
+                   for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic"]
+    assert heads.categories == ["cultural", "political"] and heads.min_probability == heads.max_score == 0.95
+    assert [(s.category, s.score) for s in heads.check(["a cartoon of mexicans as lazy sombrero-wearing drunks"])[0]] \
+        == [("cultural", 0.95)]
+    harmless = ["Holi festival, people covered in colored powder laughing", "a campaign rally with flags and balloons",
+                "a voter dropping her ballot into a ballot box", "a Sikh man in a turban smiling at the camera",
+                "a museum exhibit of wartime propaganda posters behind glass"]
+    assert heads.check(harmless) == [[]] * len(harmless)
+    assert heads.scores(harmless).max() > 0.9  # near the bar: 0.9 would flag them
+    assert all(default_policy.categories[c]["block_threshold"]["text"] > 0.95 for c in heads.categories)
+
+
 @pytest.mark.parametrize("name", ["nope", "../heads/default", "default.safetensors"])
 def test_unknown_builtin_head_names_the_shipped_ones(default_policy, name):
     from elens.errors import OptionsError
 
-    with pytest.raises(OptionsError, match=r"no builtin head .* \(shipped: default\)") as err:
+    with pytest.raises(OptionsError, match=r"no builtin head .* \(shipped: default, political-cultural\)") as err:
         SemanticCheck({"mode": "head", "head": f"builtin:{name}"}, default_policy)
     assert err.value.field == "head"
 
@@ -1044,9 +1062,10 @@ def test_min_probability_holds_a_check_to_a_stricter_bar(semantic, default_polic
     assert strict.check([prompt]) == [[]]
 
 
-def test_shipped_head_is_what_its_training_script_makes(tmp_path):
-    """heads/default.safetensors comes from benchmarks/train_default_head.py on the
-    documented development prompts: retrain after editing them."""
+def test_shipped_heads_are_what_their_training_script_makes(tmp_path):
+    """heads/default.safetensors and heads/political-cultural.safetensors come from
+    benchmarks/train_default_head.py on the documented development prompts: retrain
+    after editing them."""
     import importlib.util
     from pathlib import Path
 
@@ -1057,11 +1076,13 @@ def test_shipped_head_is_what_its_training_script_makes(tmp_path):
     spec = importlib.util.spec_from_file_location("train_default_head", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    out = tmp_path / "head.safetensors"
-    assert module.main(["--out", str(out)]) == 0
-    shipped, fresh = load_file(str(module.OUT)), load_file(str(out))
-    for name in ("weight", "bias", "scale", "shift"):
-        assert np.allclose(shipped[name], fresh[name], atol=1e-4), f"{name}: run benchmarks/train_default_head.py"
+    assert module.main(["--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["default.safetensors", "political-cultural.safetensors"]
+    for head in tmp_path.iterdir():
+        shipped, fresh = load_file(str(module.OUT / head.name)), load_file(str(head))
+        for name in ("weight", "bias", "scale", "shift"):
+            assert np.allclose(shipped[name], fresh[name], atol=1e-4), \
+                f"{head.name} {name}: run benchmarks/train_default_head.py"
 
 
 def test_kept_embeddings_are_the_models_and_private_to_the_caller(semantic):
