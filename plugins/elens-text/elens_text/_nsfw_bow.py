@@ -9,10 +9,11 @@ reads the same files (``tokenizer``, ``textcat/model``, ``textcat/cfg``) and doe
 same arithmetic; the test compares it with ``spacy.load`` label by label.
 
 The tokenizer is a port of ``spacy/tokenizer.pyx`` (``_tokenize_affixes``,
-``_split_affixes``, ``_attach_tokens`` and the special-case matcher), with a cache of
-each whitespace-delimited span's tokens as spaCy keeps one. ORTH ids are spaCy's: MurmurHash64A (seed 1) of the UTF-8 text, except the
-strings of spaCy's symbol table (``PERSON``, ``LOC``...), which have fixed small ids
-(``spacy_symbols.json``, checked against spaCy by the tests).
+``_split_affixes``, ``_attach_tokens`` and the special-case matcher), keeping each
+whitespace-delimited span's tokens as spaCy's cache does. ORTH ids are spaCy's:
+MurmurHash64A (seed 1) of the UTF-8 text, except the strings of spaCy's symbol table
+(``PERSON``, ``LOC``...), which have fixed small ids (``spacy_symbols.json``, checked
+against spaCy by the tests).
 """
 
 from __future__ import annotations
