@@ -101,7 +101,10 @@ def _fold_char(c: str, casefold: bool) -> str:
 
 
 def _pairs(text: str, casefold: bool = True) -> list[tuple[str, int]]:
-    pairs: list[tuple[str, int]] = []
+    if text.isascii():  # most prompts: one character each, no Unicode tables
+        pairs = list(zip(text.lower() if casefold else text, range(len(text))))
+        return _drop_weights(pairs) if ":" in text else pairs
+    pairs = []
     for i, c in enumerate(text):
         if c.isascii():  # the common case: skip the Unicode tables
             pairs.append((c.lower() if casefold else c, i))
@@ -169,6 +172,9 @@ def _final(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
 
 
 _SEPARATOR = set(" \t.-_*~/\\'`^=+")
+# Three single characters (alphanumeric: [^\W_]), each pair split by one to three
+# separators: every run `_join_spelled` joins has one, so text without it is left alone.
+_SPELLED = re.compile(r"(?<![^\W_])[^\W_](?:[" + re.escape("".join(sorted(_SEPARATOR))) + r"]{1,3}[^\W_](?![^\W_])){2}")
 
 
 def _join_spelled(pairs: list[tuple[str, int]], articles: bool = True) -> list[tuple[str, int]]:
@@ -178,6 +184,8 @@ def _join_spelled(pairs: list[tuple[str, int]], articles: bool = True) -> list[t
     With ``articles``, an ``a`` or ``i`` at either end of a space-separated run of four
     or more stays a word of its own (``a n u d e woman``, ``b u l l y i n g a kid``).
     """
+    if not _SPELLED.search("".join(c for c, _ in pairs)):  # most prompts: nothing spelled out
+        return pairs
     out: list[tuple[str, int]] = []
     n, k = len(pairs), 0
 
@@ -227,6 +235,8 @@ def _squeeze(pairs: list[tuple[str, int]], known: frozenset[str] | None = None) 
     that is one letter three times stays, for it is an acronym (``kkk``, ``xxx``).
     With a vocabulary (``known``), twice where that makes a known word: ``teeeen`` is
     "teen", not "ten"; ``weeeed`` "weed", not "wed"."""
+    if not _TRIPLED.search("".join(c for c, _ in pairs)):  # most prompts: no letter three times
+        return pairs
     out: list[tuple[str, int]] = []
     twice: list[tuple[int, tuple[str, int]]] = []  # (where in out, the letter's second copy)
     n = len(pairs)
@@ -316,6 +326,8 @@ _IN_WORD_MARKS = set(".*_~^`=\\")
 
 
 def _drop_in_word_marks(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    if _IN_WORD_MARKS.isdisjoint(c for c, _ in pairs):
+        return pairs
     out: list[tuple[str, int]] = []
     n = len(pairs)
     for k, (c, i) in enumerate(pairs):
