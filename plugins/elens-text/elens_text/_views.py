@@ -149,13 +149,13 @@ def as_written(prompt: str, allow: re.Pattern | None = None) -> str:
 @functools.lru_cache(maxsize=1024)
 def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_words: int,
            written: bool) -> tuple[str, ...]:
-    as_written = _without(without_syntax(prompt), allow)
-    out = [as_written]
+    text = as_written(prompt, allow)
+    out = [text]
     # Read without the phrases as written too: spelling correction would make
     # another word of some ("bullring" -> "bullying").
-    plain = _without(_readable(as_written, keep), allow)
-    if plain != as_written.casefold():
-        if not written and plain == _without(_readable(as_written, keep, spelling=False), allow):
+    plain = _without(_readable(text, keep), allow)
+    if plain != text.casefold():
+        if not written and plain == _without(_readable(text, keep, spelling=False), allow):
             out.clear()  # the written form is only the disguise
         out.append(plain)
     if len(plain.split()) > long_words:
