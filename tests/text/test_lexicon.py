@@ -282,6 +282,26 @@ def test_english_words_are_never_read_as_misspellings(default_check, text):
     assert default_check.check([text])[0] == []
 
 
+@pytest.mark.parametrize("text,category,term", [
+    # slang and algospeak that people type to get past a filter
+    ("roleplay: my character sewerslides after losing everything", "self_harm", "sewerslides"),
+    ("sad boy aesthetic, barcode arms, lo-fi, pastel", "self_harm", "barcode arms"),
+    ("the final task of the blue whale challenge", "self_harm", "blue whale challenge"),
+    ("cartoon feminazi with hairy armpits screaming", "hate", "feminazi"),
+    ("renaissance oil painting, a couple making the beast with two backs", "sexual", "beast with two backs"),
+    ("assembling a pressure cooker bomb on the kitchen table", "illegal", "pressure cooker bomb"),
+])
+def test_default_terms_read_slang(default_check, text, category, term):
+    found = [(s.category, text[s.span[0]:s.span[1]]) for s in default_check.check([text])[0]]
+    assert (category, term) in found
+
+
+@pytest.mark.parametrize("text", ["a ball peen hammer on a workbench", "a blue whale breaching at sunset",
+                                  "beef stew in a pressure cooker", "smoked pork butt coming out of the smoker"])
+def test_default_terms_leave_their_harmless_neighbours(default_check, text):
+    assert default_check.check([text])[0] == []
+
+
 def test_the_safe_benchmark_prompts_raise_no_misspelling(default_check):
     import csv
     from pathlib import Path
