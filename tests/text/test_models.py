@@ -857,6 +857,56 @@ def test_the_semantic_check_reads_a_disguised_prompt_once(semantic):
     assert "read as" not in {s.category: s.reason for s in semantic.check(["a naked woman posing on a bed"])[0]}["sexual"]
 
 
+def test_read_as_reads_a_named_figure_as_what_it_stands_for(default_policy):
+    """The default policy's semantic checks read a prompt that names a world leader
+    also with the name replaced: the scene is what its political examples describe,
+    the name alone is far from them. The finding says how it was read."""
+    options = next(e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic")
+    assert "a world leader" in options["read_as"]
+    check = SemanticCheck(options, default_policy)
+    without = SemanticCheck({k: v for k, v in options.items() if k != "read_as"}, default_policy)
+    bar = default_policy.categories["political"]["thresholds"]["text"]
+    prompt = "Macron in a prison jumpsuit, mugshot"
+    assert score(without, prompt, "political") < bar <= score(check, prompt, "political")
+    [finding] = [s for s in check.check([prompt])[0] if s.category == "political"]
+    assert "read as 'a world leader in a prison jumpsuit, mugshot'" in finding.reason
+    # a prompt without a listed name reads as before
+    assert check.views(["a cat on a sofa"]) == without.views(["a cat on a sofa"])
+
+
+def test_read_as_replaces_whole_names_and_their_article():
+    from elens_text._views import ReadAs, views
+
+    read_as = ReadAs({"a world leader": ["trump", "Joe  Biden"], "Nobody": ["  "]})
+    assert views("The joe biden rally", read_as=read_as) == ["The joe biden rally", "a world leader rally"]
+    assert views("a trump card on the table", read_as=read_as)[-1] == "a world leader card on the table"
+    assert views("joe biden's dog", read_as=read_as)[-1] == "a world leader's dog"
+    assert views("a trumpet player", read_as=read_as) == ["a trumpet player"]
+    assert views("the j0e b1den rally", read_as=read_as)[-1] == "a world leader rally"  # a disguised name
+    assert ReadAs({})("a trump card") == "a trump card"
+    assert ReadAs({"a world leader": ["assad"]})("the al-assad regime") == "the al-assad regime"  # part of a name
+
+
+@pytest.mark.parametrize("read_as,field", [({"a world leader": "biden"}, "options.read_as.a world leader: 'biden'"),
+                                           ({"": ["biden"]}, "options.read_as: ''"),
+                                           ({"a world leader": [""]}, "options.read_as.a world leader[0]: ''")])
+def test_read_as_errors_name_the_field(tmp_path, read_as, field):
+    import yaml
+
+    from elens.errors import ElensError
+    from elens.policy import load_policy
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({
+        "elens": 1, "extends": "builtin:default", "metadata": {"name": "t", "version": "1"},
+        "pipeline": {"text_checks": [{"plugin": "semantic", "options": {"read_as": read_as}}]}}))
+    from elens.plugins import default_registry
+
+    with pytest.raises(ElensError) as err:
+        default_registry().check(load_policy(path))
+    assert str(err.value).startswith(f"{path}:") and field in str(err.value)
+
+
 def test_views_leave_out_allowed_phrases_before_cutting_windows():
     """Style tags taken out leave no empty clauses, and a long prompt that is mostly tags
     is no longer long: what remains is read whole, not diluted across windows."""

@@ -9,9 +9,14 @@ is scored on its *views*, and a category's score is the highest over them:
 1. the prompt as written;
 2. its readable form (:func:`elens_lexicon.normalize.readable`), when that differs
    from the prompt in more than case;
-3. for a long prompt (more than ``LONG_WORDS`` words, or as many as the check asks
+3. with a check's ``read_as`` table (:class:`ReadAs`), the readable form with the
+   names it lists read as what they stand for (``biden in handcuffs`` -> ``a world
+   leader in handcuffs``), when the prompt names one: a sentence embedding knows a
+   name only as well as its training text did, and sits far from an example that
+   describes the scene without it;
+4. for a long prompt (more than ``LONG_WORDS`` words, or as many as the check asks
    for), windows of consecutive clauses of at most ``WINDOW_WORDS`` words each, taken
-   from the readable form.
+   from the readable form (the one of 3. when there is one).
 
 A check's ``allow`` phrases (harmless idioms, and for the semantic check style tags
 such as "8k") are taken out of every view first, the windows included, and so is the
@@ -127,15 +132,50 @@ def _without(text: str, allow: re.Pattern | None) -> str:
     return _EMPTY_CLAUSES.sub(",", text).strip(" ,;")
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+class ReadAs:
+    """A check's ``read_as`` option: what each listed name stands for
+    (``{"a world leader": ["joe biden", "xi jinping", ...]}``). Names match as whole
+    words, case and spacing aside. Compared by identity, so that the views of a prompt
+    are kept per table."""
+
+    def __init__(self, table: dict[str, Sequence[str]]):
+        #: name, folded and single-spaced -> what it is read as
+        self.names = {" ".join(name.casefold().split()): stand_in for stand_in, names in table.items()
+                      for name in names if name.strip()}
+        parts = [r"\s+".join(re.escape(w) for w in name.split()) for name in self.names]
+        # an article before the name gives way to the stand-in's own ("a trump card" is
+        # "a world leader card", not "a a world leader card")
+        # whole names: "assad" is not the end of "al-assad"
+        self.pattern = re.compile(r"(?<![\w-])(?:(a|an|the)\s+)?(" + "|".join(sorted(parts, key=len, reverse=True))
+                                  + r")(?![\w-])", re.IGNORECASE) if parts else None
+        # most prompts name nobody: a set lookup of their words spares them the pattern
+        self._first_words = {_WORD.findall(name)[0] for name in self.names if _WORD.search(name)}
+
+    def __call__(self, text: str) -> str:
+        if self.pattern is None or self._first_words.isdisjoint(_WORD.findall(text.casefold())):
+            return text
+        return self.pattern.sub(self._stand_in, text)
+
+    def _stand_in(self, m: re.Match) -> str:
+        stand_in = self.names[" ".join(m.group(2).casefold().split())]
+        if m.group(1) and not re.match(r"(?:a|an|the)\s", stand_in, re.IGNORECASE):
+            return f"{m.group(1)} {stand_in}"
+        return stand_in
+
+
 def views(prompt: str, allow: re.Pattern | None = None, keep: frozenset[str] = frozenset(),
-          long_words: int = LONG_WORDS, written: bool = True) -> list[str]:
+          long_words: int = LONG_WORDS, written: bool = True, read_as: ReadAs | None = None) -> list[str]:
     """The texts to score for ``prompt``; the first is the prompt itself (less any
     ``allow`` phrase and any prompt syntax: :func:`as_written`), except with
     ``written=False`` when its readable form only took a disguise off (see above).
     Windows are cut after the ``allow`` phrases are taken out, so that they hold words
     that matter. Words in ``keep`` are never respelled in the readable form
-    (:func:`policy_words`)."""
-    return list(_views(prompt, allow, keep, long_words, written))
+    (:func:`policy_words`); ``read_as`` adds the view with names read as what they
+    stand for."""
+    return list(_views(prompt, allow, keep, long_words, written, read_as))
 
 
 def as_written(prompt: str, allow: re.Pattern | None = None) -> str:
@@ -148,7 +188,7 @@ def as_written(prompt: str, allow: re.Pattern | None = None) -> str:
 # millisecond or more a prompt, more than the heads' own arithmetic.
 @functools.lru_cache(maxsize=1024)
 def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_words: int,
-           written: bool) -> tuple[str, ...]:
+           written: bool, read_as: ReadAs | None = None) -> tuple[str, ...]:
     text = as_written(prompt, allow)
     out = [text]
     # Read without the phrases as written too: spelling correction would make
@@ -158,6 +198,13 @@ def _views(prompt: str, allow: re.Pattern | None, keep: frozenset[str], long_wor
         if not written and plain == _without(_readable(text, keep, spelling=False), allow):
             out.clear()  # the written form is only the disguise
         out.append(plain)
+    if read_as is not None:
+        # a disguised name ("b1den", "m a c r o n") shows once the disguise is off
+        source = text if plain == text.casefold() else _readable(text, keep, spelling=False)
+        if (named := read_as(source)) != source:
+            plain = _without(_readable(named, keep), allow)
+            if plain not in out:
+                out.append(plain)
     if len(plain.split()) > long_words:
         out.extend(w for w in _windows(plain) if w not in out)
     return tuple(out)
@@ -198,12 +245,13 @@ def policy_words(policy: Any) -> frozenset[str]:
 
 
 def expand(prompts: Sequence[str], allow: re.Pattern | None = None, keep: frozenset[str] = frozenset(),
-           long_words: int = LONG_WORDS, written: bool = True) -> tuple[list[str], list[int]]:
+           long_words: int = LONG_WORDS, written: bool = True,
+           read_as: ReadAs | None = None) -> tuple[list[str], list[int]]:
     """All views of ``prompts`` in one list, and for each the index of its prompt."""
     texts: list[str] = []
     owners: list[int] = []
     for i, prompt in enumerate(prompts):
-        for v in views(prompt, allow, keep, long_words, written):
+        for v in views(prompt, allow, keep, long_words, written, read_as):
             texts.append(v)
             owners.append(i)
     return texts, owners

@@ -12,7 +12,7 @@ from elens import ElensError, OptionsError, Signal
 
 from ._cache import cache_dir, cached_arrays, files_key
 from ._seed import embed as seeded_embeddings
-from ._views import WINDOW_WORDS, allow_pattern, as_written, expand, policy_words
+from ._views import WINDOW_WORDS, ReadAs, allow_pattern, as_written, expand, policy_words
 from .embed import Embedder
 
 
@@ -126,6 +126,11 @@ class SemanticCheck:
     refusing on its own (the default policy's heads report at most 0.9, as a lexicon
     hit does: a revision, not a refusal).
 
+    ``read_as`` maps what a name stands for to the names (``{"a world leader": ["joe
+    biden", ...]}``): a prompt that names one is also read with the name replaced, as a
+    view of its own (:class:`~elens_text._views.ReadAs`), since the model knows a name
+    only as well as its training text did.
+
     ``device`` runs the model on a GPU (``cuda``; ``auto`` takes one when torch sees
     it) with the torch engine; the default is ONNX Runtime on the CPU. Two checks with
     the same model, engine and device share one copy of it and its recent embeddings.
@@ -144,6 +149,8 @@ class SemanticCheck:
         "properties": {
             "allow": {"type": "array", "items": {"type": "string"}},
             "ignore": {"type": "array", "items": {"type": "string"}},
+            "read_as": {"type": "object", "propertyNames": {"minLength": 1},
+                        "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}}},
             "mode": {"enum": ["zero-shot", "head"]},
             "categories": {"type": "array", "items": {"type": "string"}},
             "head": {"type": "string"},
@@ -168,6 +175,7 @@ class SemanticCheck:
         # embedding is a mean over its tokens, so style tags dilute what it depicts.
         self.allow = allow_pattern(list(options.get("allow") or ()) + list(options.get("ignore") or ()))
         self.keep = policy_words(policy)
+        self.read_as = ReadAs(options["read_as"]) if options.get("read_as") else None
         model_path = _relative_to_policy(options["model_path"], policy) if options.get("model_path") else None
         if model_path is not None and not model_path.is_dir():
             raise OptionsError("model_path", f"{model_path}: no such folder")
@@ -322,8 +330,9 @@ class SemanticCheck:
 
     def views(self, prompts: Sequence[str]) -> tuple[list[str], list[int]]:
         """What the model reads for ``prompts`` (:func:`elens_text._views.expand`): a
-        disguised prompt in its readable form alone, unless a word was respelled."""
-        return expand(prompts, self.allow, self.keep, SEMANTIC_LONG_WORDS, written=False)
+        disguised prompt in its readable form alone, unless a word was respelled; a
+        prompt naming one of ``read_as``'s names also with it replaced."""
+        return expand(prompts, self.allow, self.keep, SEMANTIC_LONG_WORDS, written=False, read_as=self.read_as)
 
     def _near_a_bar(self, matrix: Any) -> list[int]:
         """The prompts (rows of ``matrix``) with a score within ``recheck_margin`` of a bar."""
