@@ -885,6 +885,7 @@ def test_read_as_replaces_whole_names_and_their_article():
     assert views("the j0e b1den rally", read_as=read_as)[-1] == "a world leader rally"  # a disguised name
     assert ReadAs({})("a trump card") == "a trump card"
     assert ReadAs({"a world leader": ["assad"]})("the al-assad regime") == "the al-assad regime"  # part of a name
+    assert ReadAs({"a world leader": ["Joe Biden", "trump"]}) == ReadAs({"a world leader": ["trump", "joe  biden"]})
 
 
 @pytest.mark.parametrize("read_as,field", [({"a world leader": "biden"}, "options.read_as.a world leader: 'biden'"),

@@ -138,21 +138,28 @@ _WORD = re.compile(r"[^\W_]+")
 class ReadAs:
     """A check's ``read_as`` option: what each listed name stands for
     (``{"a world leader": ["joe biden", "xi jinping", ...]}``). Names match as whole
-    words, case and spacing aside. Compared by identity, so that the views of a prompt
-    are kept per table."""
+    words, case and spacing aside. Two tables with the same names are equal, so that
+    checks given the same table share the views of a prompt."""
 
     def __init__(self, table: dict[str, Sequence[str]]):
         #: name, folded and single-spaced -> what it is read as
         self.names = {" ".join(name.casefold().split()): stand_in for stand_in, names in table.items()
                       for name in names if name.strip()}
+        self._key = tuple(sorted(self.names.items()))
+        self._hash = hash(self._key)
         parts = [r"\s+".join(re.escape(w) for w in name.split()) for name in self.names]
-        # an article before the name gives way to the stand-in's own ("a trump card" is
-        # "a world leader card", not "a a world leader card")
-        # whole names: "assad" is not the end of "al-assad"
+        # whole names ("assad" is not the end of "al-assad"); an article before the name
+        # gives way to the stand-in's own ("a trump card" is "a world leader card")
         self.pattern = re.compile(r"(?<![\w-])(?:(a|an|the)\s+)?(" + "|".join(sorted(parts, key=len, reverse=True))
                                   + r")(?![\w-])", re.IGNORECASE) if parts else None
         # most prompts name nobody: a set lookup of their words spares them the pattern
         self._first_words = {_WORD.findall(name)[0] for name in self.names if _WORD.search(name)}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReadAs) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __call__(self, text: str) -> str:
         if self.pattern is None or self._first_words.isdisjoint(_WORD.findall(text.casefold())):
