@@ -135,6 +135,11 @@ def _without(text: str, allow: re.Pattern | None) -> str:
 _WORD = re.compile(r"[^\W_]+")
 
 
+def _spaced(phrase: str) -> str:
+    """A regex of ``phrase`` that takes any spacing between its words."""
+    return r"\s+".join(re.escape(w) for w in phrase.split())
+
+
 class ReadAs:
     """A check's ``read_as`` option: what each listed name stands for
     (``{"a world leader": ["joe biden", "xi jinping", ...]}``). Names match as whole
@@ -147,7 +152,7 @@ class ReadAs:
                       for name in names if name.strip()}
         self._key = tuple(sorted(self.names.items()))
         self._hash = hash(self._key)
-        parts = [r"\s+".join(re.escape(w) for w in name.split()) for name in self.names]
+        parts = [_spaced(name) for name in self.names]
         # whole names ("assad" is not the end of "al-assad"); an article before the name
         # gives way to the stand-in's own ("a trump card" is "a world leader card")
         self.pattern = re.compile(r"(?<![\w-])(?:(a|an|the)\s+)?(" + "|".join(sorted(parts, key=len, reverse=True))
@@ -237,7 +242,7 @@ def allow_pattern(phrases: Sequence[str]) -> re.Pattern | None:
     read without spelling correction, which would make another word of it
     ("bullring" is not "bullying")."""
     forms = {form for p in phrases if p.strip() for form in (p.casefold(), readable(p, spelling=False))}
-    parts = [r"\s+".join(re.escape(w) for w in form.split()) for form in forms]
+    parts = [_spaced(form) for form in forms]
     if not parts:
         return None
     return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE)
