@@ -895,14 +895,13 @@ def test_read_as_errors_name_the_field(tmp_path, read_as, field):
     import yaml
 
     from elens.errors import ElensError
+    from elens.plugins import default_registry
     from elens.policy import load_policy
 
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump({
         "elens": 1, "extends": "builtin:default", "metadata": {"name": "t", "version": "1"},
         "pipeline": {"text_checks": [{"plugin": "semantic", "options": {"read_as": read_as}}]}}))
-    from elens.plugins import default_registry
-
     with pytest.raises(ElensError) as err:
         default_registry().check(load_policy(path))
     assert str(err.value).startswith(f"{path}:") and field in str(err.value)

@@ -374,7 +374,8 @@ class SemanticCheck:
                  similarities: tuple | None) -> list[list[Signal]]:
         written: dict[int, str] = {}  # per prompt: a prompt has several signals
 
-        def read_as(row: int) -> str:
+        # not self.read_as (the names table): the " (read as '...')" a reason ends with
+        def how_read(row: int) -> str:
             i = owners[row]
             if i not in written:
                 written[i] = as_written(prompts[i], self.allow)
@@ -384,7 +385,7 @@ class SemanticCheck:
             least = max(self.min_probability, 0.01)  # the rest is noise in an explanation
             return [
                 [Signal(cid, min(float(score), self.max_score), label="head",
-                        reason=f"trained {cid} head: p={score:.3f}" + read_as(rows[i, j]))
+                        reason=f"trained {cid} head: p={score:.3f}" + how_read(rows[i, j]))
                  for j, (cid, score) in enumerate(zip(self.categories, row)) if score >= least]
                 for i, row in enumerate(matrix)
             ]
@@ -400,7 +401,7 @@ class SemanticCheck:
                         reason += (f", less {harmless[r, j] - best[r, j]:.2f} for being closer to harmless "
                                    f"{_short(self.counterexample_texts[which_harmless[r, j]])}")
                     signals.append(Signal(cid, min(float(score), self.max_score), label="zero-shot",
-                                          reason=reason + read_as(r)))
+                                          reason=reason + how_read(r)))
             out.append(signals)
         return out
 
