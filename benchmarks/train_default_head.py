@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -56,19 +57,26 @@ def training_rows(categories: tuple[str, ...], extra: tuple = ()) -> list[tuple[
     return sorted(rows.items())
 
 
+def labeled_csv(name: str) -> bytes:
+    """The CSV that head NAME is trained on; the head file records its sha256."""
+    categories, extra = HEADS[name]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["prompt", "category"])
+    writer.writerows(training_rows(categories, extra))
+    return out.getvalue().encode("utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help="folder for the head files")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    for name, (categories, extra) in HEADS.items():
+    for name in HEADS:
         with tempfile.TemporaryDirectory() as tmp:
             labeled = Path(tmp) / "labeled.csv"
-            with open(labeled, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["prompt", "category"])
-                writer.writerows(training_rows(categories, extra))
+            labeled.write_bytes(labeled_csv(name))
             code = subprocess.call([sys.executable, "-m", "elens", "train", "text-head", "--data", str(labeled),
                                     "--out", str(args.out / f"{name}.safetensors")], env=env)
         if code:

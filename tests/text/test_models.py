@@ -343,8 +343,16 @@ def test_train_text_head_then_use_it(tmp_path, default_policy):
         writer.writerow(["prompt", "category"])
         writer.writerows(rows)
     head = tmp_path / "head.safetensors"
-    result = CliRunner().invoke(build_cli(), ["train", "text-head", "--data", str(data), "--out", str(head)])
+    result = CliRunner().invoke(build_cli(), ["train", "text-head", "--data", str(data), "--out", str(head), "--json"])
     assert result.exit_code == 0, result.output
+    import hashlib
+    import json
+
+    from elens_text.heads import load_head
+
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    assert json.loads(result.output)["data_sha256"] == digest
+    assert load_head(head).training_data == {"sha256": digest, "rows": 11, "counts": {"safe": 6, "sexual": 5}}
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(
         "elens: 1\nextends: builtin:default\nmetadata: {name: t, version: '1'}\n"
@@ -1115,24 +1123,34 @@ def test_min_probability_holds_a_check_to_a_stricter_bar(semantic, default_polic
 def test_shipped_heads_are_what_their_training_script_makes(tmp_path):
     """heads/default.safetensors and heads/political-cultural.safetensors come from
     benchmarks/train_default_head.py on the documented development prompts: retrain
-    after editing them."""
+    after editing them. The data is held exactly (each head records its CSV's sha256);
+    the weights within what another CPU's float rounding moves them (a Platt scale by
+    0.0026 between an AVX2 and an AVX-512 core)."""
+    import hashlib
     import importlib.util
     from pathlib import Path
 
     import numpy as np
     from safetensors.numpy import load_file
 
+    from elens_text.heads import load_head
+
     script = Path(__file__).parents[2] / "benchmarks" / "train_default_head.py"
     spec = importlib.util.spec_from_file_location("train_default_head", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    for name in module.HEADS:
+        recorded = load_head(module.OUT / f"{name}.safetensors").training_data
+        assert recorded["sha256"] == hashlib.sha256(module.labeled_csv(name)).hexdigest(), \
+            f"{name}: the development prompts changed; run benchmarks/train_default_head.py"
     assert module.main(["--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default.safetensors", "political-cultural.safetensors"]
     for head in tmp_path.iterdir():
         shipped, fresh = load_file(str(module.OUT / head.name)), load_file(str(head))
         for name in ("weight", "bias", "scale", "shift"):
-            assert np.allclose(shipped[name], fresh[name], atol=1e-4), \
+            assert np.allclose(shipped[name], fresh[name], atol=1e-2), \
                 f"{head.name} {name}: run benchmarks/train_default_head.py"
+        assert load_head(head).training_data == load_head(module.OUT / head.name).training_data
 
 
 def test_kept_embeddings_are_the_models_and_private_to_the_caller(semantic):

@@ -32,7 +32,7 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
     from elens import InputError
 
     from .embed import MODEL_ID, Embedder
-    from .heads import read_labeled_csv, save_head, train_head
+    from .heads import describe_data, read_labeled_csv, save_head, train_head
 
     prompts, labels = read_labeled_csv(data)
     categories = sorted({label for label in labels if label != "safe"})
@@ -43,6 +43,7 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
         head = train_head(embedder(prompts), labels, categories)
     except InputError as exc:
         raise InputError(f"{data}: {exc}") from None
+    head.training_data = describe_data(data, labels)
     directory = os.path.dirname(os.path.abspath(out))
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     os.close(fd)
@@ -60,7 +61,7 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
     counts = {c: labels.count(c) for c in ["safe", *categories]}
     if as_json:
         click.echo(json.dumps({"out": out, "rows": len(prompts), "counts": counts,
-                               "embedding_model": model_path or MODEL_ID}))
+                               "embedding_model": model_path or MODEL_ID, "data_sha256": head.training_data["sha256"]}))
     else:
         click.echo(f"{out}: heads for {', '.join(categories)} from {len(prompts)} prompts")
 

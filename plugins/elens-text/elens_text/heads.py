@@ -2,7 +2,9 @@
 
 A head file (safetensors) holds, for K categories: ``weight`` (K x 384), ``bias`` (K),
 and Platt calibration ``scale`` and ``shift`` (K): score = sigmoid(scale·(w·e + b) + shift).
-Its metadata names the categories and the embedding model.
+Its metadata names the categories, the embedding model and the labeled CSV it was
+trained on (sha256 of the file's bytes and its row counts), so a reviewer can tell which
+data a head learnt from.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ class Head:
     scale: Any
     shift: Any
     embedding_model: str = ""
+    training_data: dict | None = None  # {"sha256", "rows", "counts"}; None in files from before it was written
 
     def subset(self, categories: list[str]) -> "Head":
         idx = [self.categories.index(c) for c in categories]
         return Head(list(categories), self.weight[idx], self.bias[idx], self.scale[idx], self.shift[idx],
-                    self.embedding_model)
+                    self.embedding_model, self.training_data)
 
     def predict(self, embeddings: Any) -> Any:
         import numpy as np
@@ -53,8 +56,9 @@ def load_head(path: str | Path) -> Head:
         with safe_open(str(path), framework="np") as fh:
             meta = fh.metadata() or {}
         categories = json.loads(meta.get("categories", "[]"))
+        training = meta.get("training_data")
         head = Head(categories, tensors["weight"], tensors["bias"], tensors["scale"], tensors["shift"],
-                    meta.get("embedding_model", ""))
+                    meta.get("embedding_model", ""), json.loads(training) if training else None)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError
         raise ElensError(f"{path}: not an elens text-head file ({exc})") from None
     k = len(categories)
@@ -107,8 +111,17 @@ def train_head(embeddings: Any, labels: list[str], categories: list[str]) -> Hea
 def save_head(head: Head, path: str | Path, model_id: str) -> None:
     from safetensors.numpy import save_file
 
-    save_file(
-        {"weight": head.weight, "bias": head.bias, "scale": head.scale, "shift": head.shift},
-        str(path),
-        metadata={"categories": json.dumps(head.categories), "embedding_model": model_id, "format": "elens-text-head-1"},
-    )
+    metadata = {"categories": json.dumps(head.categories), "embedding_model": model_id, "format": "elens-text-head-1"}
+    if head.training_data is not None:
+        metadata["training_data"] = json.dumps(head.training_data, sort_keys=True)
+    save_file({"weight": head.weight, "bias": head.bias, "scale": head.scale, "shift": head.shift}, str(path),
+              metadata=metadata)
+
+
+def describe_data(path: str | Path, labels: list[str]) -> dict:
+    """What a head records of its training data: the CSV's sha256 (``sha256sum`` of the
+    file gives the same) and how many rows each label had."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"sha256": digest, "rows": len(labels), "counts": {c: labels.count(c) for c in sorted(set(labels))}}
