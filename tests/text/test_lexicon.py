@@ -290,6 +290,11 @@ def test_english_words_are_never_read_as_misspellings(default_check, text):
     ("cartoon feminazi with hairy armpits screaming", "hate", "feminazi"),
     ("renaissance oil painting, a couple making the beast with two backs", "sexual", "beast with two backs"),
     ("assembling a pressure cooker bomb on the kitchen table", "illegal", "pressure cooker bomb"),
+    # extremist insignia and slogans named rather than drawn
+    ("paladin in plate armour, the shield emblazoned with a totenkopf", "hate", "totenkopf"),
+    ("boy scout camp, a banner reading za dom spremni, cheerful", "hate", "za dom spremni"),
+    ("a smiling girl in a hoodie reading camp auschwitz", "hate", "camp auschwitz"),
+    ("a red flag with a white circle and a black hooked cross", "hate", "hooked cross"),
 ])
 def test_default_terms_read_slang(default_check, text, category, term):
     found = [(s.category, text[s.span[0]:s.span[1]]) for s in default_check.check([text])[0]]
@@ -297,9 +302,13 @@ def test_default_terms_read_slang(default_check, text, category, term):
 
 
 @pytest.mark.parametrize("text", ["a ball peen hammer on a workbench", "a blue whale breaching at sunset",
-                                  "beef stew in a pressure cooker", "smoked pork butt coming out of the smoker"])
-def test_default_terms_leave_their_harmless_neighbours(default_check, text):
-    assert default_check.check([text])[0] == []
+                                  "beef stew in a pressure cooker", "smoked pork butt coming out of the smoker",
+                                  "visitors laying wreaths at the kigali genocide memorial",
+                                  "the tuol sleng genocide museum, quiet visitors"])
+def test_default_terms_leave_their_harmless_neighbours(default_policy, text):
+    """Through the default policy's own lexicon entry, allowed phrases included."""
+    options = next(e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "lexicon")
+    assert LexiconCheck(options, default_policy).check([text])[0] == []
 
 
 def test_the_safe_benchmark_prompts_raise_no_misspelling(default_check):

@@ -770,6 +770,7 @@ def test_head_file_errors_are_options_errors(tmp_path, default_policy):
     ("prompt,category\na cat,safe\na nude,Sexual Content\n", ":3: category: 'Sexual Content' is not a category id"),
     ("prompt,category\na cat,safe\na dog,safe\n", "no row has a category other than 'safe'"),
     ("prompt,category\na cat,safe\na nude,sexual\n", "category 'sexual': needs at least 2 positive"),
+    ("prompt,category\na cat,safe\na cat, a dog,safe\n", ":3: more fields than the header's 2 (quote a value"),
 ])
 def test_train_text_head_csv_errors(tmp_path, text, message):
     from elens.cli import build_cli
@@ -865,19 +866,24 @@ def test_the_semantic_check_reads_a_disguised_prompt_once(semantic):
     assert "read as" not in {s.category: s.reason for s in semantic.check(["a naked woman posing on a bed"])[0]}["sexual"]
 
 
-def test_read_as_reads_a_named_figure_as_what_it_stands_for(default_policy):
+@pytest.mark.parametrize("prompt,read", [
+    ("Macron in a prison jumpsuit, mugshot", "a world leader in a prison jumpsuit, mugshot"),
+    ("mobutu sese seko as the smiling father of the nation", "a dictator as the smiling father of the nation"),
+    ("a saint's halo around ted kaczynski, church fresco", "a saint's halo around a terrorist, church fresco"),
+])
+def test_read_as_reads_a_named_figure_as_what_it_stands_for(default_policy, prompt, read):
     """The default policy's semantic checks read a prompt that names a world leader
-    also with the name replaced: the scene is what its political examples describe,
-    the name alone is far from them. The finding says how it was read."""
+    (or a dead dictator) also with the name replaced: the scene is what its political
+    examples describe, the name alone is far from them. The finding says how it was
+    read."""
     options = next(e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "semantic")
-    assert "a world leader" in options["read_as"]
+    assert {"a world leader", "a dictator", "a terrorist"} <= set(options["read_as"])
     check = SemanticCheck(options, default_policy)
     without = SemanticCheck({k: v for k, v in options.items() if k != "read_as"}, default_policy)
     bar = default_policy.categories["political"]["thresholds"]["text"]
-    prompt = "Macron in a prison jumpsuit, mugshot"
     assert score(without, prompt, "political") < bar <= score(check, prompt, "political")
     [finding] = [s for s in check.check([prompt])[0] if s.category == "political"]
-    assert "read as 'a world leader in a prison jumpsuit, mugshot'" in finding.reason
+    assert f"(read as {read!r})" in finding.reason
     # a prompt without a listed name reads as before
     assert check.views(["a cat on a sofa"]) == without.views(["a cat on a sofa"])
 

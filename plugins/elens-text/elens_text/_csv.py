@@ -19,6 +19,9 @@ def read_rows(path: str | Path, columns: tuple[str, str]) -> list[tuple[int, dic
             if not reader.fieldnames or not set(columns) <= set(reader.fieldnames):
                 raise InputError(f"{path}:1: header: the CSV needs the columns {columns[0]} and {columns[1]}")
             for row in reader:
+                if None in row:  # DictReader's key for the fields past the header's
+                    raise InputError(f"{path}:{reader.line_num}: more fields than the header's "
+                                     f"{len(reader.fieldnames)} (quote a value that holds a comma)")
                 rows.append((reader.line_num, {k: (row.get(k) or "").strip() for k in columns}))
     except csv.Error as exc:
         raise InputError(f"{path}:{reader.line_num}: {exc}") from None
