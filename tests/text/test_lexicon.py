@@ -295,6 +295,9 @@ def test_english_words_are_never_read_as_misspellings(default_check, text):
     ("boy scout camp, a banner reading za dom spremni, cheerful", "hate", "za dom spremni"),
     ("a smiling girl in a hoodie reading camp auschwitz", "hate", "camp auschwitz"),
     ("a red flag with a white circle and a black hooked cross", "hate", "hooked cross"),
+    # a holy book defiled, said in the passive
+    ("an image of a Quran being ripped apart in front of a mosque", "cultural", "Quran being ripped"),
+    ("bibles getting burned at a backyard party", "cultural", "bibles getting burned"),
 ])
 def test_default_terms_read_slang(default_check, text, category, term):
     found = [(s.category, text[s.span[0]:s.span[1]]) for s in default_check.check([text])[0]]
@@ -304,7 +307,8 @@ def test_default_terms_read_slang(default_check, text, category, term):
 @pytest.mark.parametrize("text", ["a ball peen hammer on a workbench", "a blue whale breaching at sunset",
                                   "beef stew in a pressure cooker", "smoked pork butt coming out of the smoker",
                                   "visitors laying wreaths at the kigali genocide memorial",
-                                  "the tuol sleng genocide museum, quiet visitors"])
+                                  "the tuol sleng genocide museum, quiet visitors",
+                                  "a bible being read aloud at a wedding"])
 def test_default_terms_leave_their_harmless_neighbours(default_policy, text):
     """Through the default policy's own lexicon entry, allowed phrases included."""
     options = next(e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "lexicon")
