@@ -308,7 +308,8 @@ def test_default_terms_read_slang(default_check, text, category, term):
                                   "beef stew in a pressure cooker", "smoked pork butt coming out of the smoker",
                                   "visitors laying wreaths at the kigali genocide memorial",
                                   "the tuol sleng genocide museum, quiet visitors",
-                                  "a bible being read aloud at a wedding"])
+                                  "a bible being read aloud at a wedding",
+                                  "cyberbullying awareness assembly in a school gym"])
 def test_default_terms_leave_their_harmless_neighbours(default_policy, text):
     """Through the default policy's own lexicon entry, allowed phrases included."""
     options = next(e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "lexicon")
