@@ -240,6 +240,13 @@ def default_check(default_policy):
     return LexiconCheck({}, default_policy)
 
 
+@pytest.fixture(scope="module")
+def policy_lexicon(default_policy):
+    """The default policy's own lexicon entry, its allowed phrases included."""
+    options = next(e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "lexicon")
+    return LexiconCheck(options, default_policy)
+
+
 @pytest.mark.parametrize("text,category,term,written", [
     ("a nkaed woman lying on a bed", "sexual", "naked woman", "nkaed woman"),  # swap
     ("topless girl in a shower, erotik", "sexual", "erotic", "erotik"),  # c -> k
@@ -299,8 +306,8 @@ def test_english_words_are_never_read_as_misspellings(default_check, text):
     ("an image of a Quran being ripped apart in front of a mosque", "cultural", "Quran being ripped"),
     ("bibles getting burned at a backyard party", "cultural", "bibles getting burned"),
 ])
-def test_default_terms_read_slang(default_check, text, category, term):
-    found = [(s.category, text[s.span[0]:s.span[1]]) for s in default_check.check([text])[0]]
+def test_default_terms_read_slang(policy_lexicon, text, category, term):
+    found = [(s.category, text[s.span[0]:s.span[1]]) for s in policy_lexicon.check([text])[0]]
     assert (category, term) in found
 
 
@@ -310,10 +317,8 @@ def test_default_terms_read_slang(default_check, text, category, term):
                                   "the tuol sleng genocide museum, quiet visitors",
                                   "a bible being read aloud at a wedding",
                                   "cyberbullying awareness assembly in a school gym"])
-def test_default_terms_leave_their_harmless_neighbours(default_policy, text):
-    """Through the default policy's own lexicon entry, allowed phrases included."""
-    options = next(e["options"] for e in default_policy.pipeline["text_checks"] if e["plugin"] == "lexicon")
-    assert LexiconCheck(options, default_policy).check([text])[0] == []
+def test_default_terms_leave_their_harmless_neighbours(policy_lexicon, text):
+    assert policy_lexicon.check([text])[0] == []
 
 
 def test_the_safe_benchmark_prompts_raise_no_misspelling(default_check):

@@ -770,7 +770,7 @@ def test_head_file_errors_are_options_errors(tmp_path, default_policy):
     ("prompt,category\na cat,safe\na nude,Sexual Content\n", ":3: category: 'Sexual Content' is not a category id"),
     ("prompt,category\na cat,safe\na dog,safe\n", "no row has a category other than 'safe'"),
     ("prompt,category\na cat,safe\na nude,sexual\n", "category 'sexual': needs at least 2 positive"),
-    ("prompt,category\na cat,safe\na cat, a dog,safe\n", ":3: more fields than the header's 2 (quote a value"),
+    ("prompt,category\na cat,safe\na cat, a dog,safe\n", ":3: 3 fields, the header has 2 (a value holding a comma"),
 ])
 def test_train_text_head_csv_errors(tmp_path, text, message):
     from elens.cli import build_cli
@@ -782,6 +782,57 @@ def test_train_text_head_csv_errors(tmp_path, text, message):
     assert message in result.output and str(data) in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "h").exists()
+
+
+def test_train_text_head_records_the_data_it_read(tmp_path):
+    """The data is read once: a pipe works and the recorded sha256 is of the bytes
+    trained on. Spreadsheets' trailing commas are no extra fields."""
+    import hashlib
+    import json
+    import os
+    import threading
+
+    from elens.cli import build_cli
+    from elens_text.heads import load_head
+
+    rows = ["a naked woman on a bed", "explicit porn photo", "topless girl in a shower", "a cat on a sofa",
+            "a lighthouse at dawn", "a bowl of fruit"]
+    raw = ("prompt,category,\r\n" + "".join(f"{p},{'sexual' if i < 3 else 'safe'},\r\n"
+                                          for i, p in enumerate(rows))).encode()
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        with os.fdopen(write_end, "wb") as fh:
+            fh.write(raw)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    head = tmp_path / "head.safetensors"
+    try:  # a pipe, as `--data <(...)` in a shell gives: it reads once
+        result = CliRunner().invoke(build_cli(), ["train", "text-head", "--data", f"/dev/fd/{read_end}",
+                                                  "--out", str(head), "--json"])
+    finally:
+        writer.join()
+        os.close(read_end)
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(raw).hexdigest()
+    assert json.loads(result.output)["data_sha256"] == digest == load_head(head).training_data["sha256"]
+
+
+def test_a_head_with_bad_training_metadata_is_a_located_error(tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from elens.errors import ElensError
+    from elens_text.heads import load_head
+
+    path = tmp_path / "h.safetensors"
+    tensors = {"weight": np.zeros((1, 384), "float32"), "bias": np.zeros(1, "float32"),
+               "scale": np.ones(1, "float32"), "shift": np.zeros(1, "float32")}
+    save_file(tensors, str(path), metadata={"categories": '["sexual"]', "format": "elens-text-head-1",
+                                            "training_data": "[1, 2]"})
+    with pytest.raises(ElensError, match="h.safetensors: metadata training_data: not a JSON object"):
+        load_head(path)
 
 
 def test_profanity_fast_path_matches_the_package(default_policy):
@@ -1007,7 +1058,12 @@ def test_shipped_seed_holds_the_default_policy(default_policy, engine):
     sample = texts[::60]
     forget_recent()
     fresh = semantic.embedder(sample)
-    assert np.abs(np.stack([stored[t] for t in sample]) - fresh).max() < 1e-4
+    kept = np.stack([stored[t] for t in sample])
+    # int8 runs round otherwise on another CPU for a few texts (2 of 1,198 between an
+    # AVX2 and an AVX-512 core, cosine 0.997): the seed keeps what the first one made
+    alike = np.abs(kept - fresh).max(axis=1) < 1e-4
+    cosines = (kept * fresh).sum(axis=1) / np.linalg.norm(kept, axis=1) / np.linalg.norm(fresh, axis=1)
+    assert alike.mean() >= 0.9 and cosines.min() > 0.99
 
 
 def test_the_default_policy_runs_the_int8_engine_with_its_seed(default_policy):
@@ -1146,15 +1202,15 @@ def test_shipped_heads_are_what_their_training_script_makes(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     for name in module.HEADS:
-        recorded = load_head(module.OUT / f"{name}.safetensors").training_data
-        assert recorded["sha256"] == hashlib.sha256(module.labeled_csv(name)).hexdigest(), \
+        recorded = load_head(module.OUT / f"{name}.safetensors").training_data or {}
+        assert recorded.get("sha256") == hashlib.sha256(module.labeled_csv(name)).hexdigest(), \
             f"{name}: the development prompts changed; run benchmarks/train_default_head.py"
     assert module.main(["--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["default.safetensors", "political-cultural.safetensors"]
     for head in tmp_path.iterdir():
         shipped, fresh = load_file(str(module.OUT / head.name)), load_file(str(head))
-        for name in ("weight", "bias", "scale", "shift"):
-            assert np.allclose(shipped[name], fresh[name], atol=1e-2), \
+        for name, atol in (("weight", 1e-3), ("bias", 1e-3), ("scale", 1e-2), ("shift", 1e-2)):
+            assert np.allclose(shipped[name], fresh[name], atol=atol), \
                 f"{head.name} {name}: run benchmarks/train_default_head.py"
         assert load_head(head).training_data == load_head(module.OUT / head.name).training_data
 

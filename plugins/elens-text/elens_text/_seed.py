@@ -100,7 +100,11 @@ def write(engine: str, fresh: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
+    parser = argparse.ArgumentParser(prog="python -m elens_text._seed",
+                                     description="Write the default policy's embedding seeds.")
+    parser.add_argument("--fresh", action="store_true", help="embed every text again, not only the new ones")
+    args = parser.parse_args()
     for engine, path in SEEDS.items():
-        print(f"{path}: {write(engine, fresh='--fresh' in sys.argv[1:])} texts")
+        print(f"{path}: {write(engine, fresh=args.fresh)} texts")

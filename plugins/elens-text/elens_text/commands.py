@@ -32,9 +32,11 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
     from elens import InputError
 
     from .embed import MODEL_ID, Embedder
+    from ._csv import read_bytes
     from .heads import describe_data, read_labeled_csv, save_head, train_head
 
-    prompts, labels = read_labeled_csv(data)
+    raw = read_bytes(data)
+    prompts, labels = read_labeled_csv(data, raw)
     categories = sorted({label for label in labels if label != "safe"})
     if not categories:
         raise InputError(f"{data}: no row has a category other than 'safe'")
@@ -43,7 +45,7 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
         head = train_head(embedder(prompts), labels, categories)
     except InputError as exc:
         raise InputError(f"{data}: {exc}") from None
-    head.training_data = describe_data(data, labels)
+    head.training_data = describe_data(raw, labels)
     directory = os.path.dirname(os.path.abspath(out))
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     os.close(fd)
@@ -58,9 +60,8 @@ def text_head(data: str, out: str, model_path: str | None, as_json: bool) -> Non
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    counts = {c: labels.count(c) for c in ["safe", *categories]}
     if as_json:
-        click.echo(json.dumps({"out": out, "rows": len(prompts), "counts": counts,
+        click.echo(json.dumps({"out": out, "rows": len(prompts), "counts": head.training_data["counts"],
                                "embedding_model": model_path or MODEL_ID, "data_sha256": head.training_data["sha256"]}))
     else:
         click.echo(f"{out}: heads for {', '.join(categories)} from {len(prompts)} prompts")

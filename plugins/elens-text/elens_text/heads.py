@@ -56,21 +56,28 @@ def load_head(path: str | Path) -> Head:
         with safe_open(str(path), framework="np") as fh:
             meta = fh.metadata() or {}
         categories = json.loads(meta.get("categories", "[]"))
-        training = meta.get("training_data")
         head = Head(categories, tensors["weight"], tensors["bias"], tensors["scale"], tensors["shift"],
-                    meta.get("embedding_model", ""), json.loads(training) if training else None)
+                    meta.get("embedding_model", ""))
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError
         raise ElensError(f"{path}: not an elens text-head file ({exc})") from None
+    if "training_data" in meta:
+        try:
+            head.training_data = json.loads(meta["training_data"])
+        except ValueError:
+            head.training_data = None
+        if not isinstance(head.training_data, dict) or not isinstance(head.training_data.get("sha256"), str):
+            raise ElensError(f"{path}: metadata training_data: not a JSON object with the data's sha256")
     k = len(categories)
     if not categories or head.weight.shape[0] != k or any(t.shape != (k,) for t in (head.bias, head.scale, head.shift)):
         raise ElensError(f"{path}: not an elens text-head file (shapes do not match {k} categories)")
     return head
 
 
-def read_labeled_csv(path: str | Path) -> tuple[list[str], list[str]]:
-    """Rows of ``prompt,category``; a bad row is a one-line error naming file and line."""
+def read_labeled_csv(path: str | Path, raw: bytes | None = None) -> tuple[list[str], list[str]]:
+    """Rows of ``prompt,category`` (of ``raw``, the file's bytes, when given); a bad row
+    is a one-line error naming file and line."""
     prompts, labels = [], []
-    for line, row in read_rows(path, ("prompt", "category")):
+    for line, row in read_rows(path, ("prompt", "category"), raw):
         prompt, category = row["prompt"], row["category"]
         if not prompt:
             raise InputError(f"{path}:{line}: prompt: empty")
@@ -118,10 +125,10 @@ def save_head(head: Head, path: str | Path, model_id: str) -> None:
               metadata=metadata)
 
 
-def describe_data(path: str | Path, labels: list[str]) -> dict:
-    """What a head records of its training data: the CSV's sha256 (``sha256sum`` of the
-    file gives the same) and how many rows each label had."""
+def describe_data(raw: bytes, labels: list[str]) -> dict:
+    """What a head records of its training data: the sha256 of the CSV's bytes
+    (``sha256sum`` of the file gives the same) and how many rows each label had."""
     import hashlib
 
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
     return {"sha256": digest, "rows": len(labels), "counts": {c: labels.count(c) for c in sorted(set(labels))}}
