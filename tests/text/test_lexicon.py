@@ -316,7 +316,9 @@ def test_default_terms_read_slang(policy_lexicon, text, category, term):
                                   "visitors laying wreaths at the kigali genocide memorial",
                                   "the tuol sleng genocide museum, quiet visitors",
                                   "a bible being read aloud at a wedding",
-                                  "cyberbullying awareness assembly in a school gym"])
+                                  "cyberbullying awareness assembly in a school gym",
+                                  "wing shack menu: suicide wings, only if you dare",
+                                  "a tiki bar menu listing the corpse reviver"])
 def test_default_terms_leave_their_harmless_neighbours(policy_lexicon, text):
     assert policy_lexicon.check([text])[0] == []
 
